@@ -1,0 +1,169 @@
+//! The receiver's configuration, read from its environment once at start-up.
+
+use std::time::Duration;
+
+use crate::routing::{Routes, RoutesError};
+
+pub const SECRET_ID_VAR: &str = "WEBHOOK_SECRET_ID";
+pub const ROUTES_VAR: &str = "EVENT_ROUTES";
+pub const AWS_TIMEOUT_VAR: &str = "AWS_CALL_TIMEOUT_MS";
+pub const RETRY_AFTER_VAR: &str = "RETRY_AFTER_SECONDS";
+pub const REFETCH_INTERVAL_VAR: &str = "SECRET_REFETCH_INTERVAL_SECONDS";
+
+/// Well inside API Gateway's 29 s, and inside the function's own timeout, so a slow AWS call
+/// becomes a 503 the sender retries instead of a gateway timeout.
+const DEFAULT_AWS_TIMEOUT: Duration = Duration::from_millis(5000);
+const DEFAULT_RETRY_AFTER_SECONDS: u64 = 5;
+const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is not set: {hint}")]
+    Missing {
+        var: &'static str,
+        hint: &'static str,
+    },
+    #[error(transparent)]
+    Routes(#[from] RoutesError),
+    #[error("{var}={value:?} is not a whole number {expected}")]
+    BadNumber {
+        var: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceiverConfig {
+    pub secret_id: String,
+    pub routes: Routes,
+    /// Limit for one AWS operation, retries included.
+    pub aws_timeout: Duration,
+    pub retry_after_seconds: u64,
+    pub secret_refetch_interval: Duration,
+}
+
+impl ReceiverConfig {
+    /// Reads the configuration through `var` (the process environment in production).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let secret_id = var(SECRET_ID_VAR)
+            .filter(|id| !id.trim().is_empty())
+            .ok_or(ConfigError::Missing {
+                var: SECRET_ID_VAR,
+                hint: "set it to the name or ARN of the Secrets Manager secret holding 3QPR's whsec_ signing secret",
+            })?;
+        let routes = var(ROUTES_VAR).ok_or(ConfigError::Missing {
+            var: ROUTES_VAR,
+            hint: r#"set it to a JSON object of event type to SQS queue URL, e.g. {"scan.*":"https://sqs...","*":"https://sqs..."}"#,
+        })?;
+        let number = |name: &'static str, expected: &'static str, min: u64, max: u64| {
+            var(name)
+                .map(|value| match value.trim().parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(n),
+                    _ => Err(ConfigError::BadNumber {
+                        var: name,
+                        value,
+                        expected,
+                    }),
+                })
+                .transpose()
+        };
+        Ok(Self {
+            secret_id: secret_id.trim().to_string(),
+            routes: Routes::parse(&routes)?,
+            aws_timeout: number(
+                AWS_TIMEOUT_VAR,
+                "of milliseconds from 100 to 25000",
+                100,
+                25_000,
+            )?
+            .map_or(DEFAULT_AWS_TIMEOUT, Duration::from_millis),
+            retry_after_seconds: number(RETRY_AFTER_VAR, "of seconds from 1 to 3600", 1, 3600)?
+                .unwrap_or(DEFAULT_RETRY_AFTER_SECONDS),
+            secret_refetch_interval: number(
+                REFETCH_INTERVAL_VAR,
+                "of seconds from 1 to 86400",
+                1,
+                86_400,
+            )?
+            .map_or(DEFAULT_REFETCH_INTERVAL, Duration::from_secs),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const ROUTES: &str = r#"{"*":"https://sqs.eu-west-1.amazonaws.com/123456789012/unrouted"}"#;
+
+    fn config(vars: &[(&str, &str)]) -> Result<ReceiverConfig, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ReceiverConfig::from_env(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_two_required_variables_are_enough() {
+        let config = config(&[(SECRET_ID_VAR, "3qpr/webhook"), (ROUTES_VAR, ROUTES)]).unwrap();
+        assert_eq!(config.secret_id, "3qpr/webhook");
+        assert_eq!(config.aws_timeout, Duration::from_secs(5));
+        assert_eq!(config.retry_after_seconds, 5);
+        assert_eq!(config.secret_refetch_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn knobs_override_the_defaults() {
+        let config = config(&[
+            (SECRET_ID_VAR, "s"),
+            (ROUTES_VAR, ROUTES),
+            (AWS_TIMEOUT_VAR, "1500"),
+            (RETRY_AFTER_VAR, "30"),
+            (REFETCH_INTERVAL_VAR, "120"),
+        ])
+        .unwrap();
+        assert_eq!(config.aws_timeout, Duration::from_millis(1500));
+        assert_eq!(config.retry_after_seconds, 30);
+        assert_eq!(config.secret_refetch_interval, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn missing_variables_say_what_to_set() {
+        let error = config(&[(ROUTES_VAR, ROUTES)]).unwrap_err().to_string();
+        assert!(error.starts_with("WEBHOOK_SECRET_ID is not set"), "{error}");
+        let error = config(&[(SECRET_ID_VAR, " "), (ROUTES_VAR, ROUTES)]).unwrap_err();
+        assert!(matches!(
+            error,
+            ConfigError::Missing {
+                var: SECRET_ID_VAR,
+                ..
+            }
+        ));
+        let error = config(&[(SECRET_ID_VAR, "s")]).unwrap_err().to_string();
+        assert!(error.starts_with("EVENT_ROUTES is not set"), "{error}");
+    }
+
+    #[test]
+    fn bad_routes_and_numbers_are_refused_by_name() {
+        let error = config(&[(SECRET_ID_VAR, "s"), (ROUTES_VAR, "{}")]).unwrap_err();
+        assert!(matches!(
+            error,
+            ConfigError::Routes(RoutesError::NoCatchAll)
+        ));
+        for (var, value) in [
+            (AWS_TIMEOUT_VAR, "fast"),
+            (AWS_TIMEOUT_VAR, "60000"),
+            (RETRY_AFTER_VAR, "0"),
+            (REFETCH_INTERVAL_VAR, "-1"),
+        ] {
+            let error = config(&[(SECRET_ID_VAR, "s"), (ROUTES_VAR, ROUTES), (var, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(var), "{error}");
+        }
+    }
+}

@@ -1,0 +1,385 @@
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+use super::*;
+use crate::memory::{MemoryQueue, MemorySecrets};
+use crate::signature::SigningKey;
+
+const SECRET: &str = "whsec_AbCdEfGhIjKlMnOpQrStUv";
+const SCANS: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/scans";
+const ACCOUNT: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/account.fifo";
+const UNROUTED: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/unrouted";
+const QUEUE_LIMIT: usize = 256 * 1024;
+const SCAN: &str = include_str!("../../infra/samples/scan.created.json");
+
+struct Setup {
+    receiver: Receiver<MemorySecrets, MemoryQueue>,
+    secrets: MemorySecrets,
+    queue: MemoryQueue,
+}
+
+async fn setup() -> Setup {
+    setup_with_limits(QUEUE_LIMIT, QUEUE_LIMIT).await
+}
+
+async fn setup_with_limits(scans_limit: usize, unrouted_limit: usize) -> Setup {
+    let routes = format!(r#"{{"scan.*":"{SCANS}","subscription.*":"{ACCOUNT}","*":"{UNROUTED}"}}"#);
+    let config = ReceiverConfig::from_env(|name| match name {
+        "WEBHOOK_SECRET_ID" => Some("3qpr/webhook".into()),
+        "EVENT_ROUTES" => Some(routes.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let secrets = MemorySecrets::holding(&[SECRET]);
+    let queue = MemoryQueue::default()
+        .with_queue(SCANS, scans_limit)
+        .with_queue(ACCOUNT, QUEUE_LIMIT)
+        .with_queue(UNROUTED, unrouted_limit);
+    let receiver = Receiver::start(&config, secrets.clone(), queue.clone())
+        .await
+        .unwrap();
+    Setup {
+        receiver,
+        secrets,
+        queue,
+    }
+}
+
+fn signed_headers(secret: &str, body: &[u8]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let value = SigningKey::new(secret).unwrap().sign(body);
+    headers.insert("X-3QPR-Signature", HeaderValue::from_str(&value).unwrap());
+    headers
+}
+
+async fn post(setup: &Setup, headers: &HeaderMap, body: &[u8]) -> Response<String> {
+    setup
+        .receiver
+        .handle(Inbound {
+            method: &Method::POST,
+            headers,
+            body,
+            request_id: "req-1",
+        })
+        .await
+}
+
+fn json(response: &Response<String>) -> serde_json::Value {
+    serde_json::from_str(response.body()).unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_event_is_queued_byte_for_byte_on_its_route() {
+    let setup = setup().await;
+    let response = post(
+        &setup,
+        &signed_headers(SECRET, SCAN.as_bytes()),
+        SCAN.as_bytes(),
+    )
+    .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        json(&response),
+        serde_json::json!({"id": "evt_01HXYZ", "status": "queued"})
+    );
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let sent = setup.queue.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].queue_url, SCANS);
+    assert_eq!(sent[0].body, SCAN);
+    assert_eq!(sent[0].attributes["event_type"], "scan.created");
+    assert_eq!(sent[0].attributes["event_id"], "evt_01HXYZ");
+    assert_eq!(sent[0].attributes["request_id"], "req-1");
+    let received_at = &sent[0].attributes["received_at"];
+    // RFC 3339 in UTC, e.g. 2026-03-20T15:30:00.123456789Z
+    let (date, clock) = received_at.split_once('T').unwrap();
+    assert_eq!(date.len(), 10, "{received_at}");
+    assert!(clock.ends_with('Z') && clock.len() >= 9, "{received_at}");
+    assert_eq!(sent[0].fifo, None);
+}
+
+#[tokio::test]
+async fn unknown_event_types_go_to_the_catch_all_queue() {
+    let setup = setup().await;
+    let body = br#"{"event":"scan_batch.exported","id":"evt_new","data":{}}"#;
+    let response = post(&setup, &signed_headers(SECRET, body), body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(setup.queue.sent()[0].queue_url, UNROUTED);
+}
+
+#[tokio::test]
+async fn fifo_routes_get_deduplication_and_group_ids() {
+    let setup = setup().await;
+    let body = br#"{"event":"subscription.upgraded","id":"evt_7","data":{"plan":"pro"}}"#;
+    let response = post(&setup, &signed_headers(SECRET, body), body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let fifo = setup.queue.sent()[0].fifo.clone().unwrap();
+    assert_eq!(fifo.deduplication_id, "evt_7");
+    assert_eq!(fifo.group_id, "subscription.upgraded");
+}
+
+#[tokio::test]
+async fn signature_failures_are_400_and_queue_nothing() {
+    let setup = setup().await;
+    let body = SCAN.as_bytes();
+    let mut repeated = signed_headers(SECRET, body);
+    let value = repeated["x-3qpr-signature"].clone();
+    repeated.append("x-3qpr-signature", value);
+    let mut malformed = HeaderMap::new();
+    malformed.insert("x-3qpr-signature", HeaderValue::from_static("sha256=abc"));
+    let tampered = SCAN.replace("9142", "9143");
+
+    let cases: [(&str, HeaderMap, &[u8]); 5] = [
+        ("missing", HeaderMap::new(), body),
+        ("malformed", malformed, body),
+        ("repeated", repeated, body),
+        ("wrong secret", signed_headers("whsec_other", body), body),
+        (
+            "tampered",
+            signed_headers(SECRET, body),
+            tampered.as_bytes(),
+        ),
+    ];
+    for (case, headers, body) in cases {
+        let response = post(&setup, &headers, body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
+        assert_eq!(
+            json(&response),
+            serde_json::json!({"error": "invalid signature"}),
+            "{case}"
+        );
+    }
+    assert!(setup.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn signed_bodies_that_are_not_envelopes_are_400_saying_which() {
+    let setup = setup().await;
+    let cases: [(&[u8], &str); 4] = [
+        (b"\xff\xfe not utf-8", "not UTF-8"),
+        (b"scan.created", "not JSON"),
+        (br#"{"id":"evt_1"}"#, "`event`"),
+        (br#"{"event":"scan.created"}"#, "`id`"),
+    ];
+    for (body, says) in cases {
+        let response = post(&setup, &signed_headers(SECRET, body), body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let error = json(&response)["error"].as_str().unwrap().to_string();
+        assert!(error.contains(says), "{error:?} should say {says:?}");
+    }
+    assert!(setup.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_with_a_character_sqs_refuses_is_400() {
+    let setup = setup().await;
+    let body = "{\"event\":\"scan.created\",\"id\":\"e\",\"data\":{\"x\":\"\u{FFFF}\"}}";
+    let response = post(
+        &setup,
+        &signed_headers(SECRET, body.as_bytes()),
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(setup.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn bodies_larger_than_the_smallest_queue_accepts_are_413_before_any_signature_work() {
+    let setup = setup_with_limits(QUEUE_LIMIT, 4096).await;
+    let limit = 4096 - crate::message::ATTRIBUTE_ALLOWANCE;
+    let too_big = vec![b'x'; limit + 1];
+    // No signature header at all: the size alone decides.
+    let response = post(&setup, &HeaderMap::new(), &too_big).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(setup.secrets.fetches(), 1, "only the start-up fetch");
+
+    // At the limit it goes on to the signature check.
+    let at_limit = vec![b'x'; limit];
+    let response = post(&setup, &HeaderMap::new(), &at_limit).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn attributes_that_overflow_the_routed_queue_are_413_too() {
+    let setup = setup_with_limits(2048, QUEUE_LIMIT).await;
+    // Fits the pre-check (2048 - 1024) but its long id makes the message too large.
+    let body = format!(
+        r#"{{"event":"scan.created","id":"{}","data":{{}}}}"#,
+        "e".repeat(960)
+    );
+    assert!(body.len() <= 2048 - crate::message::ATTRIBUTE_ALLOWANCE);
+    let response = post(
+        &setup,
+        &signed_headers(SECRET, body.as_bytes()),
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(setup.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn methods_other_than_post_are_405() {
+    let setup = setup().await;
+    for method in [Method::GET, Method::PUT, Method::HEAD, Method::DELETE] {
+        let response = setup
+            .receiver
+            .handle(Inbound {
+                method: &method,
+                headers: &signed_headers(SECRET, b""),
+                body: b"",
+                request_id: "r",
+            })
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method}"
+        );
+        assert_eq!(response.headers()["allow"], "POST");
+    }
+    assert!(setup.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_queue_is_503_with_retry_after() {
+    let setup = setup().await;
+    setup.queue.set_failing(true);
+    let response = post(
+        &setup,
+        &signed_headers(SECRET, SCAN.as_bytes()),
+        SCAN.as_bytes(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert!(setup.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_secret_store_failing_on_refetch_is_503_not_400() {
+    let setup = setup().await;
+    setup.secrets.put(&["whsec_rotated"]);
+    setup.secrets.set_failing(true);
+    let body = SCAN.as_bytes();
+    let response = post(&setup, &signed_headers("whsec_rotated", body), body).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn a_rotated_secret_is_accepted_at_once_and_the_previous_one_still_is() {
+    let setup = setup().await;
+    setup.secrets.put(&["whsec_rotated", SECRET]);
+    let body = SCAN.as_bytes();
+    assert_eq!(
+        post(&setup, &signed_headers("whsec_rotated", body), body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(&setup, &signed_headers(SECRET, body), body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn start_up_fails_naming_a_missing_queue() {
+    let config = ReceiverConfig::from_env(|name| match name {
+        "WEBHOOK_SECRET_ID" => Some("s".into()),
+        "EVENT_ROUTES" => Some(format!(r#"{{"*":"{UNROUTED}"}}"#)),
+        _ => None,
+    })
+    .unwrap();
+    let error = Receiver::start(
+        &config,
+        MemorySecrets::holding(&[SECRET]),
+        MemoryQueue::default(),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(error.to_string().contains(UNROUTED), "{error}");
+}
+
+/// Collects what the tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn each_request_logs_one_line_without_secret_signature_or_body() {
+    let setup = setup().await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let body = SCAN.as_bytes();
+    let good = signed_headers(SECRET, body);
+    let wrong = signed_headers("whsec_wrong", body);
+    assert_eq!(post(&setup, &good, body).await.status(), StatusCode::OK);
+    assert_eq!(
+        post(&setup, &wrong, body).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    setup.queue.set_failing(true);
+    assert_eq!(
+        post(&setup, &good, body).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{output}");
+    let outcomes: Vec<_> = lines
+        .iter()
+        .map(|line| line["fields"]["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["queued", "invalid_signature", "queue_unavailable"]
+    );
+    let first = &lines[0]["fields"];
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["event_type"], "scan.created");
+    assert_eq!(first["event_id"], "evt_01HXYZ");
+    assert_eq!(first["bytes"], body.len());
+    assert!(first["duration_us"].is_u64());
+    assert_eq!(lines[1]["fields"]["status"], 400);
+    assert_eq!(lines[2]["fields"]["status"], 503);
+
+    let signature_hex = &good["x-3qpr-signature"].to_str().unwrap()["sha256=".len()..];
+    let wrong_hex = &wrong["x-3qpr-signature"].to_str().unwrap()["sha256=".len()..];
+    for secret_part in [SECRET, "AbCdEfGhIjKlMnOpQrStUv", signature_hex, wrong_hex] {
+        assert!(!output.contains(secret_part), "log holds {secret_part}");
+    }
+    for body_part in ["qpr_01HXYZ789ABC", "hc9m3r", "9142"] {
+        assert!(
+            !output.contains(body_part),
+            "log holds body part {body_part}"
+        );
+    }
+}
