@@ -1,0 +1,29 @@
+use lambda_http::{run, service_fn, tracing, Error};
+use receiver::aws::{sdk_config, SecretsManagerSource, SqsQueue};
+use receiver::lambda::answer;
+use shared::config::ReceiverConfig;
+use shared::handler::Receiver;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+
+    let config = ReceiverConfig::from_env(|name| std::env::var(name).ok()).inspect_err(
+        |error| tracing::error!(error = %error, "receiver configuration is invalid"),
+    )?;
+    let aws = sdk_config(config.aws_timeout).await;
+    let secrets = SecretsManagerSource::new(
+        aws_sdk_secretsmanager::Client::new(&aws),
+        config.secret_id.clone(),
+    );
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws));
+    let receiver = Receiver::start(&config, secrets, queue)
+        .await
+        .inspect_err(|error| tracing::error!(error = %error, "receiver cannot start"))?;
+
+    let receiver = &receiver;
+    run(service_fn(move |request| async move {
+        Ok::<_, std::convert::Infallible>(answer(receiver, request).await)
+    }))
+    .await
+}

@@ -1,0 +1,160 @@
+//! What 3QPR does when an event happens: sign the body with the webhook secret and POST it.
+//! The demo and the integration tests use it; so can a user, against a deployed receiver.
+
+use std::time::Duration;
+
+use shared::signature::{EmptySecret, SigningKey, SIGNATURE_HEADER};
+
+/// The documented event types with a sample payload each (`infra/samples/`).
+pub const SAMPLES: [(&str, &str); 5] = [
+    (
+        "scan.created",
+        include_str!("../../samples/scan.created.json"),
+    ),
+    (
+        "conversation.completed",
+        include_str!("../../samples/conversation.completed.json"),
+    ),
+    (
+        "qpr_code.created",
+        include_str!("../../samples/qpr_code.created.json"),
+    ),
+    (
+        "subscription.upgraded",
+        include_str!("../../samples/subscription.upgraded.json"),
+    ),
+    (
+        "subscription.cancelled",
+        include_str!("../../samples/subscription.cancelled.json"),
+    ),
+];
+
+pub fn sample(event_type: &str) -> Option<&'static str> {
+    SAMPLES
+        .iter()
+        .find(|(name, _)| *name == event_type)
+        .map(|(_, body)| *body)
+}
+
+/// How the request is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// As 3QPR signs it.
+    Signed,
+    /// Signed, then one byte of the body changed in transit.
+    Tampered,
+    /// No signature header at all.
+    Unsigned,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Secret(#[from] EmptySecret),
+    #[error("request to {url} failed: {source}")]
+    Http { url: String, source: ureq::Error },
+}
+
+/// The receiver's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: String,
+}
+
+pub struct Sender {
+    agent: ureq::Agent,
+    key: SigningKey,
+}
+
+impl Sender {
+    pub fn new(secret: &str) -> Result<Self, EmptySecret> {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Ok(Self {
+            agent,
+            key: SigningKey::new(secret)?,
+        })
+    }
+
+    /// POSTs `body` to `url` as 3QPR would (or tampered, or unsigned) and returns the answer.
+    pub fn post(
+        &self,
+        url: &str,
+        body: &[u8],
+        signing: Signing,
+        content_type: &str,
+    ) -> Result<Answer, SendError> {
+        let signature = self.key.sign(body);
+        let mut sent = body.to_vec();
+        if signing == Signing::Tampered {
+            tamper(&mut sent);
+        }
+        let mut request = self
+            .agent
+            .post(url)
+            .header("content-type", content_type)
+            .header("user-agent", "3qpr-webhook-sender");
+        if signing != Signing::Unsigned {
+            request = request.header(SIGNATURE_HEADER, &signature);
+        }
+        let http_error = |source| SendError::Http {
+            url: url.to_string(),
+            source,
+        };
+        let mut response = request.send(&sent[..]).map_err(http_error)?;
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        Ok(Answer {
+            status: response.status().as_u16(),
+            retry_after,
+            body: response.body_mut().read_to_string().map_err(http_error)?,
+        })
+    }
+}
+
+/// Changes one digit (or, failing that, the last byte), as an attacker editing an amount or an
+/// id would, so the body stays valid JSON but no longer matches its signature.
+fn tamper(body: &mut Vec<u8>) {
+    if let Some(digit) = body.iter_mut().find(|b| b.is_ascii_digit()) {
+        *digit = if *digit == b'9' { b'0' } else { *digit + 1 };
+    } else if let Some(last) = body.last_mut() {
+        *last ^= 1;
+    } else {
+        body.push(b' ');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_is_an_envelope_of_its_own_type() {
+        for (event_type, body) in SAMPLES {
+            let envelope = shared::envelope::Envelope::parse(body.as_bytes()).unwrap();
+            assert_eq!(envelope.event, event_type);
+            assert!(envelope.decode().is_ok(), "{event_type}");
+        }
+        assert_eq!(sample("scan.created"), Some(SAMPLES[0].1));
+        assert_eq!(sample("scan.deleted"), None);
+    }
+
+    #[test]
+    fn tampering_changes_the_body_so_the_signature_no_longer_matches() {
+        let key = SigningKey::new("whsec_x").unwrap();
+        for original in [&b"{\"n\":9}"[..], b"{}", b""] {
+            let mut body = original.to_vec();
+            tamper(&mut body);
+            assert_ne!(body, original);
+            assert_ne!(key.sign(&body), key.sign(original));
+        }
+    }
+}
