@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use shared::message::OutgoingMessage;
 use shared::ports::{PortError, Queue, SecretSource};
 
@@ -19,20 +20,24 @@ const MAX_ATTEMPTS: u32 = 3;
 /// retries, and `timeout` as the limit of a whole operation, retries included. Region,
 /// credentials and `AWS_ENDPOINT_URL` come from the environment as usual.
 pub async fn sdk_config(timeout: Duration) -> SdkConfig {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(timeout.min(Duration::from_secs(1)))
         .operation_attempt_timeout(timeout / 2)
         .operation_timeout(timeout)
         .build();
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client)
+        .http_client(https_client())
         .timeout_config(timeouts)
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .load()
         .await
+}
+
+/// The one HTTPS client: hyper 1 with rustls on ring.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// Says what went wrong without the request or response payloads (never the secret).

@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
     let receiver = Receiver::start(&config, secrets, queue)
         .await
         .inspect_err(|error| tracing::error!(error = %error, "receiver cannot start"))?;
+    tracing::info!(queues = config.routes.queue_urls().len(), "receiver ready");
 
     let receiver = &receiver;
     run(service_fn(move |request| async move {
