@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use futures_util::future::try_join_all;
 use http::{header, HeaderMap, Method, Response, StatusCode};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -56,19 +57,26 @@ struct Seen {
 impl<S: SecretSource, Q: Queue> Receiver<S, Q> {
     /// Fetches the secrets and asks every routed queue for its size limit: a missing queue or
     /// secret fails start-up instead of the first webhook.
+    /// All of these calls run at once, so start-up waits for the slowest, not their sum.
     pub async fn start(config: &ReceiverConfig, secrets: S, queue: Q) -> Result<Self, StartError> {
-        let keys = VerifyingKeys::load(secrets, config.secret_refetch_interval).await?;
-        let mut queue_limits = HashMap::new();
-        for url in config.routes.queue_urls() {
-            let limit = queue
-                .max_message_size(url)
-                .await
-                .map_err(|source| StartError::Queue {
-                    url: url.to_string(),
-                    source,
-                })?;
-            queue_limits.insert(url.to_string(), limit);
-        }
+        let limits = try_join_all(config.routes.queue_urls().into_iter().map(|url| {
+            let queue = &queue;
+            async move {
+                match queue.max_message_size(url).await {
+                    Ok(limit) => Ok((url.to_string(), limit)),
+                    Err(source) => Err(StartError::Queue {
+                        url: url.to_string(),
+                        source,
+                    }),
+                }
+            }
+        }));
+        let (keys, limits) = tokio::join!(
+            VerifyingKeys::load(secrets, config.secret_refetch_interval),
+            limits
+        );
+        let keys = keys?;
+        let queue_limits: HashMap<String, usize> = limits?.into_iter().collect();
         let smallest = queue_limits.values().copied().min().unwrap_or(0);
         Ok(Self {
             keys,
