@@ -1,0 +1,31 @@
+# `make demo` runs the local demo, `make test` every test; both install what they need
+# (the Python tools into .venv from infra/requirements.txt, the crates through cargo).
+SHELL := bash
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint measure stack-up stack-down
+
+help:
+	@echo "make demo     the local demo: signed webhooks through the receiver into local SQS"
+	@echo "make test     every test (unit, handler, SDK mocks, the binary against moto)"
+	@echo "make lint     cargo fmt --check and clippy -D warnings"
+	@echo "make measure  binary size, arm64 zip size, start-to-first-answer time"
+
+demo:
+	infra/demo.sh
+
+test:
+	infra/local-stack.sh setup
+	cargo test --workspace --locked
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+measure:
+	infra/measure.sh
+
+stack-up:
+	infra/local-stack.sh up
+
+stack-down:
+	infra/local-stack.sh down
