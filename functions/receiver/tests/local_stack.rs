@@ -4,11 +4,12 @@
 //! Needs the project's .venv (moto, cargo-lambda): `make test` creates it.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
@@ -245,6 +246,59 @@ impl Function {
     }
 }
 
+/// A TCP proxy to moto that can be told to stop answering: every byte sent to it is then
+/// swallowed, as with an AWS endpoint that has become too slow.
+struct StallingProxy {
+    url: String,
+    stalled: Arc<AtomicBool>,
+}
+
+impl StallingProxy {
+    fn to(upstream: &str) -> Self {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a proxy port");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stalled = Arc::new(AtomicBool::new(false));
+        let stall = Arc::clone(&stalled);
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let (Ok(client_out), Ok(server_out)) = (client.try_clone(), server.try_clone())
+                else {
+                    continue;
+                };
+                pipe(client, server_out, Arc::clone(&stall));
+                pipe(server, client_out, Arc::clone(&stall));
+            }
+        });
+        Self { url, stalled }
+    }
+
+    fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream, stalled: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 16 * 1024];
+        while let Ok(read) = from.read(&mut buffer) {
+            if read == 0 {
+                break;
+            }
+            if !stalled.load(Ordering::SeqCst) && to.write_all(&buffer[..read]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
+
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -461,4 +515,32 @@ async fn a_new_secret_version_is_accepted_at_once_and_the_previous_one_still_is(
     let with_other = function.post("whsec_neither", scan, Signing::Signed, "application/json");
     assert_eq!(with_other.status, 400);
     assert_eq!(stack.messages("scans").await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_aws_call_slower_than_the_timeout_is_503_with_retry_after() {
+    let stack = LocalStack::up();
+    let proxy = StallingProxy::to(&stack.env["AWS_ENDPOINT_URL"]);
+    let function = Function::start(
+        &stack,
+        &[
+            ("AWS_ENDPOINT_URL", proxy.url.as_str()),
+            ("AWS_CALL_TIMEOUT_MS", "1000"),
+        ],
+    );
+    function.wait_for_log("receiver ready");
+    let scan = SAMPLES[0].1.as_bytes();
+    let answer = function.post(stack.secret(), scan, Signing::Signed, "application/json");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    proxy.stall();
+    let answer = function.post(stack.secret(), scan, Signing::Signed, "application/json");
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.retry_after.as_deref(), Some("5"));
+    let lines = function.wait_for_log("queue_unavailable");
+    assert!(
+        lines.last().is_some_and(|line| line.contains("timed out")),
+        "{lines:#?}"
+    );
+    assert_eq!(stack.messages("scans").await.len(), 1);
 }
