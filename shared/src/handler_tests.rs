@@ -1,10 +1,7 @@
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::*;
-use crate::memory::{MemoryQueue, MemorySecrets};
+use crate::memory::{CapturedLogs, MemoryQueue, MemorySecrets};
 use crate::signature::SigningKey;
 
 const SECRET: &str = "whsec_AbCdEfGhIjKlMnOpQrStUv";
@@ -309,30 +306,10 @@ async fn start_up_fails_naming_a_missing_queue() {
     assert!(error.to_string().contains(UNROUTED), "{error}");
 }
 
-/// Collects what the tracing subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn each_request_logs_one_line_without_secret_signature_or_body() {
     let setup = setup().await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = CapturedLogs::start();
 
     let body = SCAN.as_bytes();
     let good = signed_headers(SECRET, body);
@@ -348,11 +325,8 @@ async fn each_request_logs_one_line_without_secret_signature_or_body() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 
-    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = output
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let output = captured.text();
+    let lines = captured.lines();
     assert_eq!(lines.len(), 3, "{output}");
     let outcomes: Vec<_> = lines
         .iter()

@@ -1,8 +1,11 @@
-//! The 3QPR webhook receiver's logic, free of Lambda and AWS types: the signature scheme, the
-//! envelope and typed events, routing, the queue message, and the request handler over two
-//! small ports (a secret source and a queue).
+//! The logic of the 3QPR webhook receiver and its consumers, free of the Lambda runtime and the
+//! AWS SDK: the signature scheme, the envelope and typed events, routing, the queue message, the
+//! request handler over two small ports (a secret source and a queue), and the consumer side
+//! (SQS batches in, partial batch failures out; only the SQS event's data types are used).
 
+pub mod activity;
 pub mod config;
+pub mod consumer;
 pub mod envelope;
 pub mod handler;
 pub mod keys;

@@ -106,3 +106,83 @@ impl Queue for MemoryQueue {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
+
+/// An SQS record as Lambda's event source hands it over, carrying the attributes the receiver
+/// sets (taken from the body when it is an envelope).
+pub fn sqs_record(
+    message_id: &str,
+    body: &str,
+    message_group: Option<&str>,
+) -> aws_lambda_events::event::sqs::SqsMessage {
+    use aws_lambda_events::event::sqs::{SqsMessage, SqsMessageAttribute};
+
+    let string_attribute = |value: &str| {
+        let mut attribute = SqsMessageAttribute::default();
+        attribute.string_value = Some(value.to_string());
+        attribute.data_type = Some("String".to_string());
+        attribute
+    };
+    let mut record = SqsMessage::default();
+    record.message_id = Some(message_id.to_string());
+    record.receipt_handle = Some(format!("receipt-{message_id}"));
+    record.body = Some(body.to_string());
+    record.event_source = Some("aws:sqs".to_string());
+    if let Ok(envelope) = crate::envelope::Envelope::parse_str(body) {
+        for (name, value) in [
+            (crate::message::ATTR_EVENT_TYPE, envelope.event.as_ref()),
+            (crate::message::ATTR_EVENT_ID, envelope.id.as_ref()),
+            (crate::message::ATTR_RECEIVED_AT, "2026-03-20T15:30:01Z"),
+            (crate::message::ATTR_REQUEST_ID, "req-1"),
+        ] {
+            record
+                .message_attributes
+                .insert(name.to_string(), string_attribute(value));
+        }
+    }
+    if let Some(group) = message_group {
+        record
+            .attributes
+            .insert("MessageGroupId".to_string(), group.to_string());
+    }
+    record
+}
+
+/// JSON log lines written while the guard returned with it is alive (on this thread).
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Routes this thread's tracing output, as JSON lines, into the returned capture.
+    pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Self::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.0)).into_owned()
+    }
+
+    /// Each line parsed; `line["fields"]` holds the message and the fields.
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        lock(&self.0).extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

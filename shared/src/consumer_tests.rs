@@ -1,0 +1,226 @@
+use std::sync::Mutex;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+
+use super::*;
+use crate::memory::sqs_record;
+
+/// Records what it handled; refuses the event ids it is told to.
+#[derive(Default)]
+struct Recording {
+    handled: Mutex<Vec<String>>,
+    refuse: Vec<&'static str>,
+}
+
+impl EventHandler for Recording {
+    async fn handle(&self, event: &Delivered<'_>) -> Result<(), HandlerError> {
+        if self.refuse.contains(&event.event_id) {
+            return Err(HandlerError("refused by the test".into()));
+        }
+        self.handled
+            .lock()
+            .unwrap()
+            .push(event.event_id.to_string());
+        Ok(())
+    }
+}
+
+fn scan(id: &str) -> String {
+    format!(
+        r#"{{"event":"scan.created","id":"{id}","data":{{"scan_id":1,"qpr_code_id":"qpr_1","short_id":"s","scanned_at":"2026-03-20T15:30:00Z","metadata":{{}}}}}}"#
+    )
+}
+
+fn batch(records: Vec<aws_lambda_events::event::sqs::SqsMessage>) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = records;
+    event
+}
+
+fn handled(consumer: &Consumer<Recording>) -> Vec<String> {
+    consumer.handler.handled.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_clean_batch_reports_no_failures_and_counts_by_type() {
+    let consumer = Consumer::new(Recording::default(), "test");
+    let upgraded = r#"{"event":"subscription.upgraded","id":"evt_u","data":{"plan":"pro"}}"#;
+    let report = consumer
+        .process(&batch(vec![
+            sqs_record("m1", &scan("evt_1"), None),
+            sqs_record("m2", &scan("evt_2"), None),
+            sqs_record("m3", upgraded, None),
+        ]))
+        .await;
+    assert!(report.failed_ids().is_empty());
+    assert_eq!(handled(&consumer), ["evt_1", "evt_2", "evt_u"]);
+    assert_eq!(report.counts["Scans"], 2);
+    assert_eq!(report.counts["SubscriptionsUpgraded"], 1);
+    assert!(!report.counts.contains_key(FAILED_RECORDS_METRIC));
+}
+
+#[tokio::test]
+async fn a_poison_record_fails_alone() {
+    let consumer = Consumer::new(Recording::default(), "test");
+    let bad_data = r#"{"event":"scan.created","id":"evt_bad","data":{"scan_id":"not a number"}}"#;
+    let report = consumer
+        .process(&batch(vec![
+            sqs_record("m1", &scan("evt_1"), None),
+            sqs_record("m2", "not json at all", None),
+            sqs_record("m3", bad_data, None),
+            sqs_record("m4", &scan("evt_4"), None),
+        ]))
+        .await;
+    assert_eq!(report.failed_ids(), ["m2", "m3"]);
+    assert_eq!(handled(&consumer), ["evt_1", "evt_4"]);
+    assert_eq!(report.counts[FAILED_RECORDS_METRIC], 2);
+    assert_eq!(report.counts["Scans"], 2);
+}
+
+#[tokio::test]
+async fn a_handler_error_fails_only_its_record() {
+    let consumer = Consumer::new(
+        Recording {
+            refuse: vec!["evt_2"],
+            ..Recording::default()
+        },
+        "test",
+    );
+    let report = consumer
+        .process(&batch(vec![
+            sqs_record("m1", &scan("evt_1"), None),
+            sqs_record("m2", &scan("evt_2"), None),
+            sqs_record("m3", &scan("evt_3"), None),
+        ]))
+        .await;
+    assert_eq!(report.failed_ids(), ["m2"]);
+    assert_eq!(handled(&consumer), ["evt_1", "evt_3"]);
+}
+
+#[tokio::test]
+async fn attributes_must_agree_with_the_body() {
+    let consumer = Consumer::new(Recording::default(), "test");
+    let mut mismatched = sqs_record("m1", &scan("evt_1"), None);
+    mismatched
+        .message_attributes
+        .get_mut(ATTR_EVENT_ID)
+        .unwrap()
+        .string_value = Some("evt_other".into());
+    let mut missing = sqs_record("m2", &scan("evt_2"), None);
+    missing.message_attributes.remove(ATTR_EVENT_TYPE);
+    let mut no_body = sqs_record("m3", &scan("evt_3"), None);
+    no_body.body = None;
+    let report = consumer
+        .process(&batch(vec![mismatched, missing, no_body]))
+        .await;
+    assert_eq!(report.failed_ids(), ["m1", "m2", "m3"]);
+    assert!(handled(&consumer).is_empty());
+}
+
+#[tokio::test]
+async fn the_same_event_twice_in_a_batch_is_processed_once() {
+    let consumer = Consumer::new(Recording::default(), "test");
+    let report = consumer
+        .process(&batch(vec![
+            sqs_record("m1", &scan("evt_1"), None),
+            sqs_record("m2", &scan("evt_1"), None),
+        ]))
+        .await;
+    assert!(report.failed_ids().is_empty());
+    assert_eq!(handled(&consumer), ["evt_1"]);
+    assert_eq!(report.counts["Scans"], 1);
+}
+
+#[tokio::test]
+async fn a_duplicate_of_a_failed_event_fails_too() {
+    let consumer = Consumer::new(
+        Recording {
+            refuse: vec!["evt_1"],
+            ..Recording::default()
+        },
+        "test",
+    );
+    let report = consumer
+        .process(&batch(vec![
+            sqs_record("m1", &scan("evt_1"), None),
+            sqs_record("m2", &scan("evt_1"), None),
+        ]))
+        .await;
+    assert_eq!(report.failed_ids(), ["m1", "m2"]);
+}
+
+#[tokio::test]
+async fn on_fifo_queues_a_failure_stops_the_rest_of_its_group() {
+    let consumer = Consumer::new(
+        Recording {
+            refuse: vec!["evt_a1"],
+            ..Recording::default()
+        },
+        "test",
+    );
+    let report = consumer
+        .process(&batch(vec![
+            sqs_record("m1", &scan("evt_a1"), Some("qpr_a")),
+            sqs_record("m2", &scan("evt_b1"), Some("qpr_b")),
+            sqs_record("m3", &scan("evt_a2"), Some("qpr_a")),
+            sqs_record("m4", &scan("evt_b2"), Some("qpr_b")),
+        ]))
+        .await;
+    assert_eq!(report.failed_ids(), ["m1", "m3"]);
+    assert_eq!(handled(&consumer), ["evt_b1", "evt_b2"]);
+}
+
+#[tokio::test]
+async fn an_empty_batch_is_answered_empty() {
+    let consumer = Consumer::new(Recording::default(), "test");
+    let report = consumer.process(&SqsEvent::default()).await;
+    assert!(report.failed_ids().is_empty());
+    assert!(report.counts.is_empty());
+}
+
+#[tokio::test]
+async fn the_response_serialises_as_lambda_expects() {
+    let consumer = Consumer::new(Recording::default(), "test");
+    let report = consumer
+        .process(&batch(vec![sqs_record("m1", "{}", None)]))
+        .await;
+    assert_eq!(
+        serde_json::to_value(&report.response).unwrap(),
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
+    );
+}
+
+#[test]
+fn the_metrics_are_an_embedded_metric_format_document() {
+    let mut report = BatchReport::default();
+    report.counts.insert("Scans", 3);
+    report.counts.insert(FAILED_RECORDS_METRIC, 1);
+    let document: serde_json::Value =
+        serde_json::from_str(&report.emf("3QPR/Webhooks", 1_774_020_600_000)).unwrap();
+    assert_eq!(document["Scans"], 3);
+    assert_eq!(document["FailedRecords"], 1);
+    let directive = &document["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(document["_aws"]["Timestamp"], 1_774_020_600_000i64);
+    assert_eq!(directive["Namespace"], "3QPR/Webhooks");
+    assert_eq!(directive["Dimensions"], serde_json::json!([[]]));
+    let names: Vec<_> = directive["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|metric| {
+            assert_eq!(metric["Unit"], "Count");
+            metric["Name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(names, ["FailedRecords", "Scans"]);
+}
+
+#[test]
+fn the_metrics_namespace_is_configurable_with_a_default() {
+    let configured = Consumer::with_namespace_from(Recording::default(), |name| {
+        (name == METRICS_NAMESPACE_VAR).then(|| "Acme/3QPR".to_string())
+    });
+    assert_eq!(configured.metrics_namespace, "Acme/3QPR");
+    let default = Consumer::with_namespace_from(Recording::default(), |_| None);
+    assert_eq!(default.metrics_namespace, DEFAULT_METRICS_NAMESPACE);
+}
