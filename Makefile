@@ -6,7 +6,7 @@ SHELL := bash
 
 help:
 	@echo "make demo     the local demo: signed webhooks through the receiver into local SQS"
-	@echo "make test     every test (unit, handler, SDK mocks, the binary against moto)"
+	@echo "make test     every test (unit, handler, SDK mocks, the binaries against moto)"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
 	@echo "make measure  binary size, arm64 zip size, start-to-first-answer time"
 
@@ -15,7 +15,7 @@ demo:
 
 test:
 	infra/local-stack.sh setup
-	cargo test --workspace --locked
+	cargo nextest run --workspace --locked
 
 lint:
 	cargo fmt --all -- --check

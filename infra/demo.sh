@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The local demo: the local stack up, the receiver under `cargo lambda watch`, the sender posting
-# the five sample events plus a tampered and an unsigned one, then what each queue holds.
+# The local demo, the whole path: the local stack up; the receiver and the three consumers under
+# `cargo lambda watch`; the sender posting the five sample events, a tampered and an unsigned
+# one, and one the consumers can never process; the event-source runner feeding each queue to
+# its consumer; then what each queue and dead-letter queue holds, and the functions' log lines.
 # Knobs: DEMO_PORT (9000) for the emulator, MOTO_PORT (5000) for moto.
 set -euo pipefail
 
@@ -16,15 +18,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building the receiver and the sender"
-cargo build --quiet -p receiver
-cargo build --quiet -p sender
+echo "== building the functions, the sender and the runner"
+for package in receiver scans-consumer conversations-consumer account-consumer sender \
+  event-source-runner; do
+  cargo build --quiet -p "$package"
+done
 
 echo "== starting the local stack (moto on 127.0.0.1)"
-infra/local-stack.sh up
+MAX_RECEIVE_COUNT=${MAX_RECEIVE_COUNT:-3} infra/local-stack.sh up
 export PATH="$root/.venv/bin:$PATH"
 
-echo "== starting the receiver under cargo lambda watch on 127.0.0.1:$port"
+echo "== starting cargo lambda watch on 127.0.0.1:$port (the receiver and the consumers)"
 # setsid: the emulator and the receiver it runs form one group, stopped together at the end.
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes \
   --env-file "$state/receiver.env" >"$log" 2>&1 &
@@ -46,11 +50,34 @@ echo "== someone changes a byte on the way, and someone sends no signature"
 "$sender" --url "$url" --secret "$secret" --tamper
 "$sender" --url "$url" --unsigned
 echo
-echo "== what the queues hold now"
+echo "== 3QPR sends a scan.created whose data the consumers can never process (a poison record)"
+"$sender" --url "$url" --secret "$secret" --file infra/events/poison-scan.created.json
+echo
+echo "== what the queues hold before the consumers run (in SQS, looking is a receive: it counts)"
 infra/local-stack.sh messages
 echo
-echo "== the receiver's log: one line per request, no secret, signature or body"
-grep -E '"webhook"| webhook ' "$log" || true
+echo "== the event-source runner feeds each queue to its consumer (visibility timeout 1 s here)"
+queue() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+urls=$(sed -n "s/^QUEUE_URLS='\(.*\)'$/\1/p" "$state/receiver.env")
+maps=()
+for family in scans conversations account; do
+  maps+=(--map "$(queue "$urls" "$family")=$family-consumer")
+done
+set -a
+# shellcheck disable=SC1091
+. "$state/receiver.env"
+set +a
+target/debug/event-source-runner --invoke-url "http://127.0.0.1:$port" "${maps[@]}" \
+  --batch-size 10 --batch-window-ms 200 --visibility-timeout 1 --exit-when-idle 4
+echo
+echo "== what the queues hold now: the poison record in scans-dlq, nothing else"
+infra/local-stack.sh messages
+echo
+echo "== the functions' log lines (one per request or event; never the secret, signature or body)"
+grep -E 'webhook|event processed|record failed' "$log" | sed -E 's/^ *(INFO|WARN) Lambda runtime invoke\{[^}]*\}: / \1 /' || true
+echo
+echo "== the consumers' metrics (CloudWatch Embedded Metric Format, one line per batch)"
+grep '"_aws"' "$log" || true
 
 # Stop the emulator's whole group (it runs the receiver as a child).
 kill -- "-$watch_pid" 2>/dev/null || true

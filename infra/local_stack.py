@@ -6,7 +6,8 @@
 
 `create` makes the signing secret and the queues of the design (scans, conversations, account,
 unrouted, each with a dead-letter queue), then writes the receiver's environment to PATH.
-`messages` prints what each queue holds, leaving it there.
+`messages` prints what each queue holds, leaving it there. SQS has no peek: each look is a
+receive and counts towards the queue's maxReceiveCount.
 """
 import argparse
 import json

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the event fixtures in infra/events/ from the sample payloads in infra/samples/, so
 they always match them: SQS events as Lambda hands them to each consumer (one with a poison
-record). Run again after changing a sample: python3 infra/make_events.py
+record), and the poison body alone. Run again after changing a sample: python3 infra/make_events.py
 """
 import hashlib
 import json
@@ -71,6 +71,8 @@ def main():
     poison_batch = [sqs_record("scans", 0, sample("scan.created")),
                     sqs_record("scans", 1, POISON)]
     write("sqs-scans-poison.json", {"Records": poison_batch})
+    # The poison body alone, for the sender (`--file`), as the demo sends it.
+    (EVENTS / "poison-scan.created.json").write_text(POISON + "\n")
 
 
 if __name__ == "__main__":

@@ -3,238 +3,42 @@
 //!
 //! Needs the project's .venv (moto, cargo-lambda): `make test` creates it.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use sender::{Answer, Sender, Signing, SAMPLES};
+use testkit::{Emulator, LambdaProcess, LocalStack};
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn venv_bin(tool: &str) -> PathBuf {
-    let venv = std::env::var_os("VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv"));
-    let path = venv.join("bin").join(tool);
-    assert!(
-        path.exists(),
-        "{} is missing: run `make test` (or infra/local-stack.sh setup) first",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port on 127.0.0.1")
-}
-
-/// A moto server with the secret and queues, from `infra/local-stack.sh up`.
-struct LocalStack {
-    state: PathBuf,
-    port: u16,
-    env: HashMap<String, String>,
-}
-
-impl LocalStack {
-    fn up() -> Self {
-        let port = free_port();
-        let state = std::env::temp_dir().join(format!("receiver-stack-{port}"));
-        let status = Command::new(workspace_root().join("infra/local-stack.sh"))
-            .arg("up")
-            .env("MOTO_PORT", port.to_string())
-            .env("STACK_STATE", &state)
-            .stdout(Stdio::null())
-            .status()
-            .expect("infra/local-stack.sh runs");
-        assert!(status.success(), "infra/local-stack.sh up failed");
-        let env_file = std::fs::read_to_string(state.join("receiver.env")).expect("receiver.env");
-        let env = env_file
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(key, value)| (key.to_string(), value.trim_matches('\'').to_string()))
-            .collect();
-        Self { state, port, env }
-    }
-
-    fn down(&self) {
-        let _ = Command::new(workspace_root().join("infra/local-stack.sh"))
-            .arg("down")
-            .env("MOTO_PORT", self.port.to_string())
-            .env("STACK_STATE", &self.state)
-            .status();
-    }
-
-    fn secret(&self) -> &str {
-        &self.env["WEBHOOK_SECRET"]
-    }
-
-    fn queue_url(&self, name: &str) -> String {
-        let urls: HashMap<String, String> =
-            serde_json::from_str(&self.env["QUEUE_URLS"]).expect("QUEUE_URLS");
-        urls[name].clone()
-    }
-
-    fn queue_names(&self) -> Vec<String> {
-        let urls: HashMap<String, String> =
-            serde_json::from_str(&self.env["QUEUE_URLS"]).expect("QUEUE_URLS");
-        urls.into_keys().collect()
-    }
-
-    fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .endpoint_url(&self.env["AWS_ENDPOINT_URL"])
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::for_tests())
-                .http_client(receiver::aws::https_client())
-                .build(),
-        )
-    }
-
-    fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
-        aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .endpoint_url(&self.env["AWS_ENDPOINT_URL"])
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::for_tests())
-                .http_client(receiver::aws::https_client())
-                .build(),
-        )
-    }
-
-    /// Every message the queue holds, left in place.
-    async fn messages(&self, name: &str) -> Vec<aws_sdk_sqs::types::Message> {
-        let output = self
-            .sqs()
-            .receive_message()
-            .queue_url(self.queue_url(name))
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("ReceiveMessage on moto");
-        output.messages.unwrap_or_default()
-    }
-}
-
-impl Drop for LocalStack {
-    fn drop(&mut self) {
-        self.down();
-    }
-}
-
-/// A child process that is killed when the test ends, whatever happens.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The receiver binary, polling cargo lambda's runtime API emulator.
+/// The receiver polling its own emulator.
 struct Function {
     url: String,
-    _emulator: Process,
-    receiver: Process,
-    log: mpsc::Receiver<String>,
+    process: LambdaProcess,
+    _emulator: Emulator,
 }
 
 impl Function {
     fn start(stack: &LocalStack, overrides: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let emulator = Process(
-            Command::new(venv_bin("cargo-lambda"))
-                .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
-                .args(["-P", &port.to_string(), "--timeout", "30"])
-                .current_dir(workspace_root())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("cargo lambda watch starts"),
+        let emulator = Emulator::start();
+        let process = LambdaProcess::start(
+            &emulator,
+            Path::new(env!("CARGO_BIN_EXE_receiver")),
+            "receiver",
+            &stack.function_env(),
+            overrides,
         );
-        wait_for_port(port);
-
-        let mut command = Command::new(env!("CARGO_BIN_EXE_receiver"));
-        command
-            .env_clear()
-            .envs(
-                stack
-                    .env
-                    .iter()
-                    .filter(|(key, _)| key.as_str() != "WEBHOOK_SECRET"),
-            )
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt/receiver"),
-            )
-            .env("AWS_LAMBDA_FUNCTION_NAME", "receiver")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_FORMAT", "json")
-            .envs(overrides.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("the receiver binary starts");
-        let (lines, log) = mpsc::channel();
-        for output in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(output).lines().map_while(Result::ok) {
-                    let _ = lines.send(line);
-                }
-            });
-        }
         Self {
-            url: format!("http://127.0.0.1:{port}/lambda-url/receiver/webhooks/3qpr"),
+            url: emulator.function_url("receiver", "/webhooks/3qpr"),
+            process,
             _emulator: emulator,
-            receiver: Process(child),
-            log,
         }
-    }
-
-    /// Waits for a log line containing `text`; returns every line read until then.
-    fn wait_for_log(&self, text: &str) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.log.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(text);
-                    seen.push(line);
-                    if found {
-                        return seen;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("no log line with {text:?}; the receiver wrote: {seen:#?}");
     }
 
     fn ready(stack: &LocalStack) -> Self {
-        let function = Self::start(stack, &[]);
-        function.wait_for_log("receiver ready");
+        let mut function = Self::start(stack, &[]);
+        function.process.wait_for_log("receiver ready");
         function
     }
 
@@ -297,17 +101,6 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, stalled: Arc<AtomicBool>) {
         }
         let _ = to.shutdown(std::net::Shutdown::Write);
     });
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "cargo lambda watch did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> String {
@@ -455,27 +248,32 @@ async fn the_secret_is_fetched_once_at_init() {
 async fn a_secret_that_cannot_be_read_fails_init_naming_it() {
     let stack = LocalStack::up();
     let mut function = Function::start(&stack, &[("WEBHOOK_SECRET_ID", "3qpr/no-such-secret")]);
-    let lines = function.wait_for_log("receiver cannot start");
+    let lines = function
+        .process
+        .wait_for_log("receiver cannot start")
+        .to_vec();
     assert!(
         lines
             .iter()
             .any(|line| line.contains("3qpr/no-such-secret")),
         "{lines:#?}"
     );
-    let status = function.receiver.0.wait().expect("the receiver exits");
-    assert!(!status.success());
+    assert!(!function.process.wait_for_exit().success());
 }
 
 #[tokio::test]
 async fn a_bad_route_fails_init_saying_what_to_fix() {
     let stack = LocalStack::up();
     let mut function = Function::start(&stack, &[("EVENT_ROUTES", r#"{"scan.*":"scans"}"#)]);
-    let lines = function.wait_for_log("receiver configuration is invalid");
+    let lines = function
+        .process
+        .wait_for_log("receiver configuration is invalid")
+        .to_vec();
     assert!(
         lines.iter().any(|line| line.contains("EVENT_ROUTES")),
         "{lines:#?}"
     );
-    assert!(!function.receiver.0.wait().unwrap().success());
+    assert!(!function.process.wait_for_exit().success());
 }
 
 #[tokio::test]
@@ -521,14 +319,14 @@ async fn a_new_secret_version_is_accepted_at_once_and_the_previous_one_still_is(
 async fn an_aws_call_slower_than_the_timeout_is_503_with_retry_after() {
     let stack = LocalStack::up();
     let proxy = StallingProxy::to(&stack.env["AWS_ENDPOINT_URL"]);
-    let function = Function::start(
+    let mut function = Function::start(
         &stack,
         &[
             ("AWS_ENDPOINT_URL", proxy.url.as_str()),
             ("AWS_CALL_TIMEOUT_MS", "1000"),
         ],
     );
-    function.wait_for_log("receiver ready");
+    function.process.wait_for_log("receiver ready");
     let scan = SAMPLES[0].1.as_bytes();
     let answer = function.post(stack.secret(), scan, Signing::Signed, "application/json");
     assert_eq!(answer.status, 200, "{}", answer.body);
@@ -537,7 +335,7 @@ async fn an_aws_call_slower_than_the_timeout_is_503_with_retry_after() {
     let answer = function.post(stack.secret(), scan, Signing::Signed, "application/json");
     assert_eq!(answer.status, 503, "{}", answer.body);
     assert_eq!(answer.retry_after.as_deref(), Some("5"));
-    let lines = function.wait_for_log("queue_unavailable");
+    let lines = function.process.wait_for_log("queue_unavailable").to_vec();
     assert!(
         lines.last().is_some_and(|line| line.contains("timed out")),
         "{lines:#?}"

@@ -1,0 +1,346 @@
+//! The pieces the integration tests run for real: the local stack of `infra/local-stack.sh`
+//! (moto), cargo lambda's runtime API emulator, and the workspace's Lambda binaries polling it.
+//! Every process is stopped when its handle is dropped, failed test or not.
+//!
+//! Needs the project's .venv (moto, cargo-lambda): `make test` creates it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A tool installed in the project's .venv (or `$VENV`).
+pub fn venv_bin(tool: &str) -> PathBuf {
+    let venv = std::env::var_os("VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv"));
+    let path = venv.join("bin").join(tool);
+    assert!(
+        path.exists(),
+        "{} is missing: run `make test` (or infra/local-stack.sh setup) first",
+        path.display()
+    );
+    path
+}
+
+/// A binary of the workspace, built by the same `cargo test` run (the packages' own
+/// integration tests make cargo build them next to the test executables).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let test_executable = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = test_executable
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the whole workspace's tests (`make test`), which builds it",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A moto server with the secret and the queues, from `infra/local-stack.sh up`.
+pub struct LocalStack {
+    state: PathBuf,
+    port: u16,
+    /// What `infra/local-stack.sh` wrote to receiver.env.
+    pub env: HashMap<String, String>,
+}
+
+impl LocalStack {
+    pub fn up() -> Self {
+        Self::up_with(&[])
+    }
+
+    /// `settings` go to the script's environment, e.g. `MAX_RECEIVE_COUNT`.
+    pub fn up_with(settings: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let state = std::env::temp_dir().join(format!("3qpr-stack-{port}"));
+        let status = Command::new(workspace_root().join("infra/local-stack.sh"))
+            .arg("up")
+            .env("MOTO_PORT", port.to_string())
+            .env("STACK_STATE", &state)
+            .envs(settings.iter().copied())
+            .stdout(Stdio::null())
+            .status()
+            .expect("infra/local-stack.sh runs");
+        assert!(status.success(), "infra/local-stack.sh up failed");
+        let env_file = std::fs::read_to_string(state.join("receiver.env")).expect("receiver.env");
+        let env = env_file
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(key, value)| (key.to_string(), value.trim_matches('\'').to_string()))
+            .collect();
+        Self { state, port, env }
+    }
+
+    /// Stops moto (also done on drop).
+    pub fn down(&self) {
+        let _ = Command::new(workspace_root().join("infra/local-stack.sh"))
+            .arg("down")
+            .env("MOTO_PORT", self.port.to_string())
+            .env("STACK_STATE", &self.state)
+            .status();
+    }
+
+    /// The environment a function needs: AWS settings and the receiver's configuration, but
+    /// not the secret's value (the receiver reads it from Secrets Manager).
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .filter(|(key, _)| !matches!(key.as_str(), "WEBHOOK_SECRET" | "QUEUE_URLS"))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.env["WEBHOOK_SECRET"]
+    }
+
+    fn queue_urls(&self) -> HashMap<String, String> {
+        serde_json::from_str(&self.env["QUEUE_URLS"]).expect("QUEUE_URLS")
+    }
+
+    pub fn queue_url(&self, name: &str) -> String {
+        self.queue_urls()[name].clone()
+    }
+
+    /// The queues and their dead-letter queues (`scans`, `scans-dlq`, ...).
+    pub fn queue_names(&self) -> Vec<String> {
+        self.queue_urls().into_keys().collect()
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .endpoint_url(&self.env["AWS_ENDPOINT_URL"])
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::for_tests())
+                .http_client(http_client())
+                .build(),
+        )
+    }
+
+    pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .endpoint_url(&self.env["AWS_ENDPOINT_URL"])
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::for_tests())
+                .http_client(http_client())
+                .build(),
+        )
+    }
+
+    /// Up to ten messages the queue holds, left in place.
+    pub async fn messages(&self, name: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        let output = self
+            .sqs()
+            .receive_message()
+            .queue_url(self.queue_url(name))
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("ReceiveMessage on moto");
+        output.messages.unwrap_or_default()
+    }
+
+    /// Messages in the queue, visible or in flight.
+    pub async fn depth(&self, name: &str) -> u64 {
+        let output = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(self.queue_url(name))
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("GetQueueAttributes on moto");
+        let attributes = output.attributes.unwrap_or_default();
+        [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .filter_map(|name| attributes.get(name)?.parse::<u64>().ok())
+        .sum()
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// A child process that is killed when dropped.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// cargo lambda's Lambda runtime API emulator (`cargo lambda watch --only-lambda-apis`): the
+/// functions poll it, and it turns HTTP requests and invocations into their events.
+pub struct Emulator {
+    pub port: u16,
+    _process: Process,
+}
+
+impl Emulator {
+    pub fn start() -> Self {
+        let port = free_port();
+        let process = Process(
+            Command::new(venv_bin("cargo-lambda"))
+                .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
+                .args(["-P", &port.to_string(), "--timeout", "30"])
+                .current_dir(workspace_root())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cargo lambda watch starts"),
+        );
+        wait_for_port(port);
+        Self {
+            port,
+            _process: process,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The function-URL-style address of `function`, at `path`.
+    pub fn function_url(&self, function: &str, path: &str) -> String {
+        format!("{}/lambda-url/{function}{path}", self.base_url())
+    }
+}
+
+/// A Lambda binary of the workspace polling the emulator as function `name`, its stdout and
+/// stderr collected line by line.
+pub struct LambdaProcess {
+    pub process: Process,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl LambdaProcess {
+    pub fn start(
+        emulator: &Emulator,
+        binary: &Path,
+        name: &str,
+        env: &[(String, String)],
+        overrides: &[(&str, &str)],
+    ) -> Self {
+        let mut child = Command::new(binary)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("{}/.rt/{name}", emulator.base_url()),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "json")
+            .envs(overrides.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("{} starts: {error}", binary.display()));
+        let (sender, lines) = mpsc::channel();
+        let outputs: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().expect("stdout")),
+            Box::new(child.stderr.take().expect("stderr")),
+        ];
+        for output in outputs {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(output).lines().map_while(Result::ok) {
+                    let _ = sender.send(line);
+                }
+            });
+        }
+        Self {
+            process: Process(child),
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a log line containing `text`; returns every line read so far.
+    pub fn wait_for_log(&mut self, text: &str) -> &[String] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        if self.seen.iter().any(|line| line.contains(text)) {
+            return &self.seen;
+        }
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                break;
+            };
+            let found = line.contains(text);
+            self.seen.push(line);
+            if found {
+                return &self.seen;
+            }
+        }
+        panic!(
+            "no log line with {text:?}; the process wrote: {:#?}",
+            self.seen
+        );
+    }
+
+    /// Every line written so far.
+    pub fn log(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
+    pub fn wait_for_exit(&mut self) -> ExitStatus {
+        self.process.0.wait().expect("the process exits")
+    }
+}
