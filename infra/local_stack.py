@@ -5,7 +5,8 @@
     local_stack.py messages --env-file PATH
 
 `create` makes the signing secret and the queues of the design (scans, conversations, account,
-unrouted, each with a dead-letter queue), then writes the receiver's environment to PATH.
+unrouted, each with a dead-letter queue), then writes the receiver's environment to PATH and,
+beside it, sam-env.json for `sam local --env-vars`.
 `messages` prints what each queue holds, leaving it there. SQS has no peek: each look is a
 receive and counts towards the queue's maxReceiveCount.
 """
@@ -32,6 +33,7 @@ QUEUES = ["scans", "conversations", "account", "unrouted"]
 MAX_RECEIVE_COUNT = int(os.environ.get("MAX_RECEIVE_COUNT", "5"))
 # At least 6x the consumers' 30 s timeout, as AWS advises for SQS event sources.
 VISIBILITY_TIMEOUT = int(os.environ.get("VISIBILITY_TIMEOUT", "180"))
+FOURTEEN_DAYS = str(14 * 24 * 3600)
 
 
 def clients(endpoint):
@@ -60,19 +62,22 @@ def create(args):
     secret_value = os.environ.get("WEBHOOK_SECRET") or "whsec_" + secrets.token_urlsafe(24)
     secretsmanager.create_secret(Name=args.secret_name, SecretString=secret_value)
 
+    # As template.yaml declares them: 14 days in a DLQ (and in unrouted, which waits for an
+    # operator), redrive after MAX_RECEIVE_COUNT receives.
     urls = {}
     for name in QUEUES:
-        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={
+            "MessageRetentionPeriod": FOURTEEN_DAYS})["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
-        urls[name] = sqs.create_queue(
-            QueueName=name,
-            Attributes={
-                "VisibilityTimeout": str(VISIBILITY_TIMEOUT),
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
-            },
-        )["QueueUrl"]
+        attributes = {
+            "VisibilityTimeout": str(VISIBILITY_TIMEOUT),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
+        }
+        if name == "unrouted":
+            attributes["MessageRetentionPeriod"] = FOURTEEN_DAYS
+        urls[name] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         urls[f"{name}-dlq"] = dlq_url
 
     routes = {key: urls[queue] for key, queue in ROUTES.items()}
@@ -91,6 +96,13 @@ def create(args):
     # the JSON values literally. No value holds a single quote.
     with open(args.env_file, "w") as out:
         out.writelines(f"{key}='{value}'\n" for key, value in env.items())
+    # For `sam local ... --env-vars`: the receiver's configuration pointing at this stack. SAM
+    # overrides only variables the template declares; the endpoint goes in as the template's
+    # LocalEndpointUrl parameter.
+    sam_env = {"Receiver": {key: env[key] for key in ("WEBHOOK_SECRET_ID", "EVENT_ROUTES")}}
+    with open(os.path.join(os.path.dirname(os.path.abspath(args.env_file)), "sam-env.json"),
+              "w") as out:
+        json.dump(sam_env, out, indent=2)
     print(f"local stack on {args.endpoint}: secret {args.secret_name}, queues {', '.join(urls)}")
 
 
