@@ -6,7 +6,7 @@ SHELL := bash
 
 help:
 	@echo "make demo     the local demo: signed webhooks through the receiver into local SQS"
-	@echo "make test     every test (unit, handler, SDK mocks, the binaries against moto)"
+	@echo "make test     every test: Rust (unit, handler, SDK mocks, binaries on moto), then SAM"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
 	@echo "make measure  binary size, arm64 zip size, start-to-first-answer time"
 
@@ -16,6 +16,7 @@ demo:
 test:
 	infra/local-stack.sh setup
 	cargo nextest run --workspace --locked
+	SAM_CLI_TELEMETRY=0 .venv/bin/pytest -p no:cacheprovider -q infra/sam
 
 lint:
 	cargo fmt --all -- --check

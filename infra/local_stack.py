@@ -97,9 +97,10 @@ def create(args):
     with open(args.env_file, "w") as out:
         out.writelines(f"{key}='{value}'\n" for key, value in env.items())
     # For `sam local ... --env-vars`: the receiver's configuration pointing at this stack. SAM
-    # overrides only variables the template declares; the endpoint goes in as the template's
-    # LocalEndpointUrl parameter.
-    sam_env = {"Receiver": {key: env[key] for key in ("WEBHOOK_SECRET_ID", "EVENT_ROUTES")}}
+    # overrides only variables the template declares (AWS_ENDPOINT_URL is declared through the
+    # LocalEndpointUrl parameter).
+    sam_env = {"Receiver": {key: env[key] for key in
+                            ("WEBHOOK_SECRET_ID", "EVENT_ROUTES", "AWS_ENDPOINT_URL")}}
     with open(os.path.join(os.path.dirname(os.path.abspath(args.env_file)), "sam-env.json"),
               "w") as out:
         json.dump(sam_env, out, indent=2)

@@ -9,6 +9,8 @@ pub const ROUTES_VAR: &str = "EVENT_ROUTES";
 pub const AWS_TIMEOUT_VAR: &str = "AWS_CALL_TIMEOUT_MS";
 pub const RETRY_AFTER_VAR: &str = "RETRY_AFTER_SECONDS";
 pub const REFETCH_INTERVAL_VAR: &str = "SECRET_REFETCH_INTERVAL_SECONDS";
+/// Read by the AWS SDK itself; checked here because the SDK panics on an empty value.
+pub const ENDPOINT_URL_VAR: &str = "AWS_ENDPOINT_URL";
 
 /// Well inside API Gateway's 29 s, and inside the function's own timeout, so a slow AWS call
 /// becomes a 503 the sender retries instead of a gateway timeout.
@@ -25,6 +27,8 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     Routes(#[from] RoutesError),
+    #[error("{var} is set but empty: unset it (it only points the SDK at a local emulator)")]
+    EmptyEndpoint { var: &'static str },
     #[error("{var}={value:?} is not a whole number {expected}")]
     BadNumber {
         var: &'static str,
@@ -46,6 +50,11 @@ pub struct ReceiverConfig {
 impl ReceiverConfig {
     /// Reads the configuration through `var` (the process environment in production).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        if var(ENDPOINT_URL_VAR).is_some_and(|url| url.trim().is_empty()) {
+            return Err(ConfigError::EmptyEndpoint {
+                var: ENDPOINT_URL_VAR,
+            });
+        }
         let secret_id = var(SECRET_ID_VAR)
             .filter(|id| !id.trim().is_empty())
             .ok_or(ConfigError::Missing {
@@ -145,6 +154,28 @@ mod tests {
         ));
         let error = config(&[(SECRET_ID_VAR, "s")]).unwrap_err().to_string();
         assert!(error.starts_with("EVENT_ROUTES is not set"), "{error}");
+    }
+
+    #[test]
+    fn an_empty_endpoint_override_is_refused_instead_of_crashing_the_sdk() {
+        let error = config(&[
+            (SECRET_ID_VAR, "s"),
+            (ROUTES_VAR, ROUTES),
+            (ENDPOINT_URL_VAR, ""),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::EmptyEndpoint {
+                var: ENDPOINT_URL_VAR
+            }
+        );
+        assert!(config(&[
+            (SECRET_ID_VAR, "s"),
+            (ROUTES_VAR, ROUTES),
+            (ENDPOINT_URL_VAR, "http://127.0.0.1:5000"),
+        ])
+        .is_ok());
     }
 
     #[test]

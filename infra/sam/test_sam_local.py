@@ -1,0 +1,231 @@
+"""The SAM side, run by `make test` after the Rust tests: the template validates (cfn-lint
+included), `sam build` makes arm64 bootstraps with cargo-lambda, and every function answers
+`sam local invoke` in Docker on the same template (built for x86_64, the host's architecture),
+with the receiver reaching moto on 127.0.0.1; `sam local start-api` serves the sender over HTTP.
+
+No registry is needed: the functions run in the image infra/sam/base-image.sh builds.
+"""
+import base64
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import boto3
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "infra" / "events"
+VENV_BIN = pathlib.Path(sys.executable).parent
+BASE_IMAGE = os.environ.get("SAM_BASE_IMAGE", "local/lambda-provided-al2023:x86_64")
+FUNCTIONS = ["Receiver", "ScansConsumer", "ConversationsConsumer", "AccountConsumer"]
+sys.path.insert(0, str(ROOT / "infra"))
+from make_events import FIXTURE_SECRET  # noqa: E402
+
+ENV = {
+    **os.environ,
+    "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+    "SAM_CLI_TELEMETRY": "0",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def sam(*args, check=True, **kwargs):
+    """`sam ARGS` through the wrapper that makes --docker-network host work."""
+    command = [sys.executable, str(ROOT / "infra" / "sam" / "sam_host_network.py"), *args]
+    result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        pytest.fail(f"sam {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def elf_machine(path):
+    """e_machine of an ELF file: 183 is AArch64, 62 is x86-64."""
+    header = pathlib.Path(path).read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", f"{path} is not an ELF binary"
+    return int.from_bytes(header[18:20], "little")
+
+
+@pytest.fixture(scope="session")
+def x86_build():
+    build_dir = ROOT / ".aws-sam" / "build-x86_64"
+    sam("build", "--parameter-overrides", "Architecture=x86_64", "--build-dir", str(build_dir))
+    return build_dir / "template.yaml"
+
+
+@pytest.fixture(scope="session")
+def base_image():
+    subprocess.run([str(ROOT / "infra" / "sam" / "base-image.sh")], check=True, env=ENV)
+    return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The local stack on its own port, its secret set to the one the fixtures are signed with."""
+    state = pathlib.Path(tempfile.mkdtemp(prefix="sam-stack-"))
+    port = free_port()
+    stack_env = {**ENV, "MOTO_PORT": str(port), "STACK_STATE": str(state),
+                 "WEBHOOK_SECRET": FIXTURE_SECRET}
+    subprocess.run([str(ROOT / "infra" / "local-stack.sh"), "up"], check=True, env=stack_env,
+                   stdout=subprocess.DEVNULL)
+    env = {}
+    for line in (state / "receiver.env").read_text().splitlines():
+        key, value = line.split("=", 1)
+        env[key] = value.strip("'")
+    sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    yield {"env": env, "state": state, "sqs": sqs, "queues": json.loads(env["QUEUE_URLS"])}
+    subprocess.run([str(ROOT / "infra" / "local-stack.sh"), "down"], env=stack_env)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def queues(stack):
+    """Empties every queue first, so each test sees only what it caused. (PurgeQueue is
+    allowed once a minute per queue, so the messages are received and deleted instead.)"""
+    sqs = stack["sqs"]
+    for url in stack["queues"].values():
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                              VisibilityTimeout=30).get("Messages", []):
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(messages)])
+    return stack
+
+
+def local_invoke(template, image, stack, function, event_file):
+    result = sam(
+        "local", "invoke", function,
+        "--template", str(template),
+        "--event", str(EVENTS / event_file),
+        "--env-vars", str(stack["state"] / "sam-env.json"),
+        "--parameter-overrides",
+        f"LocalEndpointUrl={stack['env']['AWS_ENDPOINT_URL']} Architecture=x86_64",
+        "--invoke-image", image, "--skip-pull-image", "--docker-network", "host",
+    )
+    # The function's answer is the last line on stdout; its logs go to stderr.
+    answer = result.stdout.strip().splitlines()[-1]
+    return json.loads(answer), result.stderr
+
+
+def held(stack, queue):
+    messages = stack["sqs"].receive_message(
+        QueueUrl=stack["queues"][queue], MaxNumberOfMessages=10, VisibilityTimeout=0,
+        MessageAttributeNames=["All"]).get("Messages", [])
+    return messages
+
+
+def fixture_body(event_file):
+    event = json.loads((EVENTS / event_file).read_text())
+    if event["isBase64Encoded"]:
+        return base64.b64decode(event["body"])
+    return event["body"].encode()
+
+
+def test_the_template_validates_with_cfn_lint():
+    result = sam("validate", "--lint")
+    assert "valid SAM Template" in result.stdout + result.stderr
+
+
+def test_sam_build_makes_an_arm64_bootstrap_of_every_function():
+    build_dir = ROOT / ".aws-sam" / "build-arm64"
+    sam("build", "--build-dir", str(build_dir))
+    for function in FUNCTIONS:
+        bootstrap = build_dir / function / "bootstrap"
+        assert bootstrap.exists(), f"no bootstrap for {function}"
+        assert elf_machine(bootstrap) == 183, f"{function} is not arm64"
+
+
+@pytest.mark.parametrize("event_file", [
+    "apigw-v1-signed.json", "apigw-v2-signed.json",
+    "apigw-v1-base64.json", "apigw-v2-base64.json",
+])
+def test_the_receiver_queues_a_signed_event_byte_for_byte(x86_build, base_image, queues,
+                                                         event_file):
+    answer, logs = local_invoke(x86_build, base_image, queues, "Receiver", event_file)
+    assert answer["statusCode"] == 200, (answer, logs)
+    assert json.loads(answer["body"])["status"] == "queued"
+    messages = held(queues, "scans")
+    assert [m["Body"].encode() for m in messages] == [fixture_body(event_file)]
+    assert messages[0]["MessageAttributes"]["event_type"]["StringValue"] == "scan.created"
+
+
+@pytest.mark.parametrize("event_file", ["apigw-v1-tampered.json", "apigw-v2-tampered.json"])
+def test_the_receiver_refuses_a_tampered_event(x86_build, base_image, queues, event_file):
+    answer, logs = local_invoke(x86_build, base_image, queues, "Receiver", event_file)
+    assert answer["statusCode"] == 400, (answer, logs)
+    assert json.loads(answer["body"]) == {"error": "invalid signature"}
+    for queue in queues["queues"]:
+        assert held(queues, queue) == [], queue
+
+
+@pytest.mark.parametrize("function,event_file,failed", [
+    ("ScansConsumer", "sqs-scans.json", []),
+    ("ConversationsConsumer", "sqs-conversations.json", []),
+    ("AccountConsumer", "sqs-account.json", []),
+    ("ScansConsumer", "sqs-scans-poison.json", [1]),
+])
+def test_each_consumer_reports_exactly_its_failed_records(x86_build, base_image, stack, function,
+                                                          event_file, failed):
+    answer, logs = local_invoke(x86_build, base_image, stack, function, event_file)
+    records = json.loads((EVENTS / event_file).read_text())["Records"]
+    expected = [{"itemIdentifier": records[index]["messageId"]} for index in failed]
+    assert answer == {"batchItemFailures": expected}, logs
+    assert '"_aws"' in logs, "the consumer printed its EMF metrics"
+
+
+def test_start_api_serves_the_sender_over_http(x86_build, base_image, queues):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "infra" / "sam" / "sam_host_network.py"),
+         "local", "start-api", "--port", str(port), "--host", "127.0.0.1",
+         "--template", str(x86_build),
+         "--env-vars", str(queues["state"] / "sam-env.json"),
+         "--parameter-overrides",
+         f"LocalEndpointUrl={queues['env']['AWS_ENDPOINT_URL']} Architecture=x86_64",
+         "--warm-containers", "EAGER",
+         "--invoke-image", base_image, "--skip-pull-image", "--docker-network", "host"],
+        cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+            except urllib.error.HTTPError:
+                break  # an answer (403: no such route) means it is serving
+            except OSError:
+                assert server.poll() is None, server.stderr.read()
+                assert time.monotonic() < deadline, "sam local start-api did not start"
+                time.sleep(0.5)
+        url = f"http://127.0.0.1:{port}/webhooks/3qpr"
+        sender = ROOT / "target" / "debug" / "sender"
+        if not sender.exists():
+            subprocess.run(["cargo", "build", "-q", "-p", "sender"], cwd=ROOT, check=True)
+        signed = subprocess.run([str(sender), "--url", url, "--secret", FIXTURE_SECRET],
+                                capture_output=True, text=True, check=True).stdout
+        tampered = subprocess.run([str(sender), "--url", url, "--secret", FIXTURE_SECRET,
+                                   "--tamper"], capture_output=True, text=True, check=True).stdout
+        assert "-> 200" in signed, signed
+        assert "-> 400" in tampered, tampered
+        assert len(held(queues, "scans")) == 1
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
