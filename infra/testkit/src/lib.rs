@@ -12,7 +12,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use aws_config::SdkConfig;
+use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
@@ -72,6 +73,8 @@ pub struct LocalStack {
     port: u16,
     /// What `infra/local-stack.sh` wrote to receiver.env.
     pub env: HashMap<String, String>,
+    /// SDK settings for moto, shared by the clients the tests use.
+    aws: SdkConfig,
 }
 
 impl LocalStack {
@@ -93,12 +96,28 @@ impl LocalStack {
             .expect("infra/local-stack.sh runs");
         assert!(status.success(), "infra/local-stack.sh up failed");
         let env_file = std::fs::read_to_string(state.join("receiver.env")).expect("receiver.env");
-        let env = env_file
+        let env: HashMap<String, String> = env_file
             .lines()
             .filter_map(|line| line.split_once('='))
             .map(|(key, value)| (key.to_string(), value.trim_matches('\'').to_string()))
             .collect();
-        Self { state, port, env }
+        let aws = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&env["AWS_ENDPOINT_URL"])
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .build_https(),
+            )
+            .build();
+        Self {
+            state,
+            port,
+            env,
+            aws,
+        }
     }
 
     /// Stops moto (also done on drop).
@@ -138,27 +157,11 @@ impl LocalStack {
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .endpoint_url(&self.env["AWS_ENDPOINT_URL"])
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::for_tests())
-                .http_client(http_client())
-                .build(),
-        )
+        aws_sdk_sqs::Client::new(&self.aws)
     }
 
     pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
-        aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .endpoint_url(&self.env["AWS_ENDPOINT_URL"])
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::for_tests())
-                .http_client(http_client())
-                .build(),
-        )
+        aws_sdk_secretsmanager::Client::new(&self.aws)
     }
 
     /// Up to ten messages the queue holds, left in place.
@@ -203,12 +206,6 @@ impl Drop for LocalStack {
     fn drop(&mut self) {
         self.down();
     }
-}
-
-fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https()
 }
 
 /// A child process that is killed when dropped.
