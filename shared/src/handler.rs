@@ -14,7 +14,7 @@ use crate::keys::{KeysError, VerifyingKeys};
 use crate::message::{first_character_sqs_refuses, OutgoingMessage, ATTRIBUTE_ALLOWANCE};
 use crate::ports::{PortError, Queue, SecretSource};
 use crate::rejection::Rejection;
-use crate::routing::Routes;
+use crate::routing::{is_fifo_queue, Routes};
 use crate::signature::{Signature, SIGNATURE_HEADER};
 
 /// One webhook request, as the receiver sees it whatever the event source.
@@ -165,7 +165,10 @@ impl<S: SecretSource, Q: Queue> Receiver<S, Q> {
         let received_at = OffsetDateTime::now_utc()
             .format(&Rfc3339)
             .unwrap_or_default();
-        let qpr_code_id = envelope.qpr_code_id();
+        // Only FIFO queues use it (as the message group), so only they pay for reading it.
+        let qpr_code_id = is_fifo_queue(queue_url)
+            .then(|| envelope.qpr_code_id())
+            .flatten();
         let message = OutgoingMessage::new(
             queue_url,
             body,
