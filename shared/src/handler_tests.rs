@@ -119,6 +119,19 @@ async fn fifo_routes_get_deduplication_and_group_ids() {
 }
 
 #[tokio::test]
+async fn fifo_routes_group_by_the_qpr_code_when_the_event_has_one() {
+    let setup = setup().await;
+    let body =
+        br#"{"event":"subscription.cancelled","id":"evt_8","data":{"qpr_code_id":"qpr_42"}}"#;
+    let response = post(&setup, &signed_headers(SECRET, body), body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        setup.queue.sent()[0].fifo.clone().unwrap().group_id,
+        "qpr_42"
+    );
+}
+
+#[tokio::test]
 async fn signature_failures_are_400_and_queue_nothing() {
     let setup = setup().await;
     let body = SCAN.as_bytes();
