@@ -8,7 +8,7 @@ use std::future::Future;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
-use crate::envelope::{Envelope, Event, EventKind};
+use crate::envelope::{describe_json_error, Envelope, Event, EventKind};
 use crate::message::{ATTR_EVENT_ID, ATTR_EVENT_TYPE};
 
 /// One verified event, as a consumer's handler gets it.
@@ -214,8 +214,9 @@ impl<H: EventHandler> Consumer<H> {
                     .map_err(|error| error.to_string())
             }
             Err(error) => Err(format!(
-                "data of {} is not what 3QPR documents: {error}",
-                envelope.event
+                "data of {} is not what 3QPR documents: {}",
+                envelope.event,
+                describe_json_error(&error)
             )),
         };
         outcomes.insert(event_id, result.is_ok());

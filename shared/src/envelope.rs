@@ -42,8 +42,10 @@ impl<'a> Envelope<'a> {
     pub fn parse_str(text: &'a str) -> Result<Self, EnvelopeError> {
         let envelope: Self =
             serde_json::from_str(text).map_err(|error| match error.classify() {
-                serde_json::error::Category::Data => EnvelopeError::NotEnvelope(error.to_string()),
-                _ => EnvelopeError::NotJson(error.to_string()),
+                serde_json::error::Category::Data => {
+                    EnvelopeError::NotEnvelope(describe_json_error(&error))
+                }
+                _ => EnvelopeError::NotJson(describe_json_error(&error)),
             })?;
         if envelope.event.is_empty() || envelope.id.is_empty() {
             return Err(EnvelopeError::NotEnvelope(
@@ -88,6 +90,19 @@ impl<'a> Envelope<'a> {
             },
         })
     }
+}
+
+/// Says what is wrong with a JSON document without quoting it: serde's messages for a value of
+/// the wrong type quote the value, and these messages reach logs, where no part of a body may.
+pub fn describe_json_error(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let (what, _location) = message.rsplit_once(" at line ").unwrap_or((&message, ""));
+    let what = if error.is_data() && !what.starts_with("missing field") {
+        "a field has the wrong type or shape"
+    } else {
+        what
+    };
+    format!("{what} (line {}, column {})", error.line(), error.column())
 }
 
 /// The event types 3QPR documents.
@@ -256,6 +271,26 @@ mod tests {
         assert!(empty_id.to_string().contains("`id`"), "{empty_id}");
         let array = Envelope::parse(b"[1,2]").unwrap_err();
         assert!(matches!(array, EnvelopeError::NotEnvelope(_)));
+    }
+
+    #[test]
+    fn errors_never_quote_the_body() {
+        for body in [
+            &br#"{"event":"scan.created","id":"secret-looking-value-1"}x"#[..],
+            br#"{"event":"secret-looking-value-2","id":7}"#,
+            br#"{"event":["secret-looking-value-3"],"id":"e"}"#,
+        ] {
+            let error = Envelope::parse(body).unwrap_err().to_string();
+            assert!(!error.contains("secret-looking-value"), "{error}");
+            assert!(!error.contains('7'), "{error}");
+        }
+        let scan = Envelope::parse(
+            br#"{"event":"scan.created","id":"e","data":{"scan_id":"secret-looking-value-4"}}"#,
+        )
+        .unwrap();
+        let error = describe_json_error(&scan.decode().unwrap_err());
+        assert!(!error.contains("secret-looking-value"), "{error}");
+        assert!(error.contains("line 1"), "{error}");
     }
 
     #[test]
