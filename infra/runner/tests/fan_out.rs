@@ -73,7 +73,7 @@ async fn every_event_reaches_its_consumer_and_a_poison_record_its_dead_letter_qu
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .args(["--invoke-url", &emulator.base_url()])
         .args(["--batch-size", "10", "--batch-window-ms", "200"])
-        .args(["--visibility-timeout", "1", "--exit-when-idle", "4"])
+        .args(["--visibility-timeout", "1", "--exit-when-idle", "6"])
         .stdout(Stdio::piped());
     for (queue, function) in CONSUMERS {
         runner.args(["--map", &format!("{}={function}", stack.queue_url(queue))]);
