@@ -3,7 +3,9 @@ included), `sam build` makes arm64 bootstraps with cargo-lambda, and every funct
 `sam local invoke` in Docker on the same template (built for x86_64, the host's architecture),
 with the receiver reaching moto on 127.0.0.1; `sam local start-api` serves the sender over HTTP.
 
-No registry is needed: the functions run in the image infra/sam/base-image.sh builds.
+No registry is needed: the functions run in the image infra/sam/base-image.sh builds. Where a
+registry can be reached, SAM_STOCK_IMAGE=1 runs the same tests in AWS's stock image instead
+(SAM pulls public.ecr.aws/lambda/provided:al2023 itself).
 """
 import base64
 import json
@@ -24,6 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "infra" / "events"
 VENV_BIN = pathlib.Path(sys.executable).parent
 BASE_IMAGE = os.environ.get("SAM_BASE_IMAGE", "local/lambda-provided-al2023:x86_64")
+STOCK_IMAGE = os.environ.get("SAM_STOCK_IMAGE") == "1"
 FUNCTIONS = ["Receiver", "ScansConsumer", "ConversationsConsumer", "AccountConsumer"]
 sys.path.insert(0, str(ROOT / "infra"))
 from make_events import FIXTURE_SECRET  # noqa: E402
@@ -69,9 +72,12 @@ def x86_build():
 
 
 @pytest.fixture(scope="session")
-def base_image():
+def image_args():
+    """The `sam local` arguments that choose the image the functions run in."""
+    if STOCK_IMAGE:
+        return []
     subprocess.run([str(ROOT / "infra" / "sam" / "base-image.sh")], check=True, env=ENV)
-    return BASE_IMAGE
+    return ["--invoke-image", BASE_IMAGE, "--skip-pull-image"]
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +114,7 @@ def queues(stack):
     return stack
 
 
-def local_invoke(template, image, stack, function, event_file):
+def local_invoke(template, image_args, stack, function, event_file):
     result = sam(
         "local", "invoke", function,
         "--template", str(template),
@@ -116,7 +122,7 @@ def local_invoke(template, image, stack, function, event_file):
         "--env-vars", str(stack["state"] / "sam-env.json"),
         "--parameter-overrides",
         f"LocalEndpointUrl={stack['env']['AWS_ENDPOINT_URL']} Architecture=x86_64",
-        "--invoke-image", image, "--skip-pull-image", "--docker-network", "host",
+        *image_args, "--docker-network", "host",
     )
     # The function's answer is the last line on stdout; its logs go to stderr.
     answer = result.stdout.strip().splitlines()[-1]
@@ -155,9 +161,9 @@ def test_sam_build_makes_an_arm64_bootstrap_of_every_function():
     "apigw-v1-signed.json", "apigw-v2-signed.json",
     "apigw-v1-base64.json", "apigw-v2-base64.json",
 ])
-def test_the_receiver_queues_a_signed_event_byte_for_byte(x86_build, base_image, queues,
+def test_the_receiver_queues_a_signed_event_byte_for_byte(x86_build, image_args, queues,
                                                          event_file):
-    answer, logs = local_invoke(x86_build, base_image, queues, "Receiver", event_file)
+    answer, logs = local_invoke(x86_build, image_args, queues, "Receiver", event_file)
     assert answer["statusCode"] == 200, (answer, logs)
     assert json.loads(answer["body"])["status"] == "queued"
     messages = held(queues, "scans")
@@ -166,8 +172,8 @@ def test_the_receiver_queues_a_signed_event_byte_for_byte(x86_build, base_image,
 
 
 @pytest.mark.parametrize("event_file", ["apigw-v1-tampered.json", "apigw-v2-tampered.json"])
-def test_the_receiver_refuses_a_tampered_event(x86_build, base_image, queues, event_file):
-    answer, logs = local_invoke(x86_build, base_image, queues, "Receiver", event_file)
+def test_the_receiver_refuses_a_tampered_event(x86_build, image_args, queues, event_file):
+    answer, logs = local_invoke(x86_build, image_args, queues, "Receiver", event_file)
     assert answer["statusCode"] == 400, (answer, logs)
     assert json.loads(answer["body"]) == {"error": "invalid signature"}
     for queue in queues["queues"]:
@@ -180,16 +186,16 @@ def test_the_receiver_refuses_a_tampered_event(x86_build, base_image, queues, ev
     ("AccountConsumer", "sqs-account.json", []),
     ("ScansConsumer", "sqs-scans-poison.json", [1]),
 ])
-def test_each_consumer_reports_exactly_its_failed_records(x86_build, base_image, stack, function,
+def test_each_consumer_reports_exactly_its_failed_records(x86_build, image_args, stack, function,
                                                           event_file, failed):
-    answer, logs = local_invoke(x86_build, base_image, stack, function, event_file)
+    answer, logs = local_invoke(x86_build, image_args, stack, function, event_file)
     records = json.loads((EVENTS / event_file).read_text())["Records"]
     expected = [{"itemIdentifier": records[index]["messageId"]} for index in failed]
     assert answer == {"batchItemFailures": expected}, logs
     assert '"_aws"' in logs, "the consumer printed its EMF metrics"
 
 
-def test_start_api_serves_the_sender_over_http(x86_build, base_image, queues):
+def test_start_api_serves_the_sender_over_http(x86_build, image_args, queues):
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "infra" / "sam" / "sam_host_network.py"),
@@ -199,7 +205,7 @@ def test_start_api_serves_the_sender_over_http(x86_build, base_image, queues):
          "--parameter-overrides",
          f"LocalEndpointUrl={queues['env']['AWS_ENDPOINT_URL']} Architecture=x86_64",
          "--warm-containers", "EAGER",
-         "--invoke-image", base_image, "--skip-pull-image", "--docker-network", "host"],
+         *image_args, "--docker-network", "host"],
         cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
