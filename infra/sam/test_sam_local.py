@@ -204,7 +204,6 @@ def test_start_api_serves_the_sender_over_http(x86_build, image_args, queues):
          "--env-vars", str(queues["state"] / "sam-env.json"),
          "--parameter-overrides",
          f"LocalEndpointUrl={queues['env']['AWS_ENDPOINT_URL']} Architecture=x86_64",
-         "--warm-containers", "EAGER",
          *image_args, "--docker-network", "host"],
         cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
