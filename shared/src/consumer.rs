@@ -187,12 +187,9 @@ impl<H: EventHandler> Consumer<H> {
         let body = record.body.as_deref().ok_or("the record has no body")?;
         let envelope = Envelope::parse_str(body).map_err(|error| error.to_string())?;
         check_attribute(record, ATTR_EVENT_TYPE, &envelope.event)?;
-        check_attribute(record, ATTR_EVENT_ID, &envelope.id)?;
-        let event_id: &'a str = record
-            .message_attributes
-            .get(ATTR_EVENT_ID)
-            .and_then(|attribute| attribute.string_value.as_deref())
-            .unwrap_or_default();
+        // The attribute (equal to the body's id) lives as long as the batch, so it can key
+        // the batch's outcomes.
+        let event_id = check_attribute(record, ATTR_EVENT_ID, &envelope.id)?;
         match outcomes.get(event_id) {
             Some(true) => return Ok(None),
             Some(false) => return Err(format!("event {event_id} already failed in this batch")),
@@ -226,7 +223,11 @@ impl<H: EventHandler> Consumer<H> {
 
 /// The receiver sets `event_type` and `event_id` from the body it verified; a record whose
 /// attributes disagree with its body did not come from it unchanged.
-fn check_attribute(record: &SqsMessage, name: &str, in_body: &str) -> Result<(), String> {
+fn check_attribute<'a>(
+    record: &'a SqsMessage,
+    name: &str,
+    in_body: &str,
+) -> Result<&'a str, String> {
     let attribute = record
         .message_attributes
         .get(name)
@@ -237,7 +238,7 @@ fn check_attribute(record: &SqsMessage, name: &str, in_body: &str) -> Result<(),
             "its {name} attribute {attribute:?} differs from the body's {in_body:?}"
         ));
     }
-    Ok(())
+    Ok(attribute)
 }
 
 #[cfg(test)]

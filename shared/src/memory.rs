@@ -186,3 +186,8 @@ impl std::io::Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// An SQS event fixture (`infra/events/sqs-*.json`) as Lambda hands it over.
+pub fn sqs_event(json: &str) -> aws_lambda_events::event::sqs::SqsEvent {
+    serde_json::from_str(json).expect("an SQS event fixture")
+}

@@ -1,19 +1,14 @@
 //! account-consumer's handler on the SQS events Lambda hands it (`infra/events/`, written by
 //! `infra/make_events.py` from the samples).
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use shared::activity::AccountActivity;
 use shared::consumer::Consumer;
-use shared::memory::CapturedLogs;
-
-fn fixture(text: &str) -> SqsEvent {
-    serde_json::from_str(text).expect("an SQS event")
-}
+use shared::memory::{sqs_event, CapturedLogs};
 
 #[tokio::test]
 async fn codes_upgrades_and_cancellations_are_logged_and_counted_apart() {
     let (logs, _guard) = CapturedLogs::start();
-    let batch = fixture(include_str!("../../../infra/events/sqs-account.json"));
+    let batch = sqs_event(include_str!("../../../infra/events/sqs-account.json"));
     let report = Consumer::new(AccountActivity, "3QPR/Webhooks")
         .process(&batch)
         .await;
@@ -40,7 +35,7 @@ async fn codes_upgrades_and_cancellations_are_logged_and_counted_apart() {
 
 #[tokio::test]
 async fn events_of_other_families_are_left_for_the_dead_letter_queue() {
-    let batch = fixture(include_str!("../../../infra/events/sqs-conversations.json"));
+    let batch = sqs_event(include_str!("../../../infra/events/sqs-conversations.json"));
     let report = Consumer::new(AccountActivity, "3QPR/Webhooks")
         .process(&batch)
         .await;

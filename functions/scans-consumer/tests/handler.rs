@@ -1,19 +1,14 @@
 //! scans-consumer's handler on the SQS events Lambda hands it (`infra/events/`, written by
 //! `infra/make_events.py` from the samples).
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use shared::activity::ScanActivity;
 use shared::consumer::Consumer;
-use shared::memory::CapturedLogs;
-
-fn fixture(text: &str) -> SqsEvent {
-    serde_json::from_str(text).expect("an SQS event")
-}
+use shared::memory::{sqs_event, CapturedLogs};
 
 #[tokio::test]
 async fn each_scan_is_logged_with_its_typed_fields_and_counted() {
     let (logs, _guard) = CapturedLogs::start();
-    let batch = fixture(include_str!("../../../infra/events/sqs-scans.json"));
+    let batch = sqs_event(include_str!("../../../infra/events/sqs-scans.json"));
     let report = Consumer::new(ScanActivity, "3QPR/Webhooks")
         .process(&batch)
         .await;
@@ -36,7 +31,7 @@ async fn each_scan_is_logged_with_its_typed_fields_and_counted() {
 
 #[tokio::test]
 async fn the_poison_record_alone_is_reported_failed() {
-    let batch = fixture(include_str!("../../../infra/events/sqs-scans-poison.json"));
+    let batch = sqs_event(include_str!("../../../infra/events/sqs-scans-poison.json"));
     let poison_id = batch.records[1].message_id.clone().unwrap();
     let report = Consumer::new(ScanActivity, "3QPR/Webhooks")
         .process(&batch)
@@ -48,7 +43,7 @@ async fn the_poison_record_alone_is_reported_failed() {
 
 #[tokio::test]
 async fn events_of_other_families_are_left_for_the_dead_letter_queue() {
-    let batch = fixture(include_str!("../../../infra/events/sqs-account.json"));
+    let batch = sqs_event(include_str!("../../../infra/events/sqs-account.json"));
     let report = Consumer::new(ScanActivity, "3QPR/Webhooks")
         .process(&batch)
         .await;
