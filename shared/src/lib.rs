@@ -1,19 +1,17 @@
-//! The logic of the 3QPR webhook receiver and its consumers, free of the Lambda runtime and the
-//! AWS SDK: the signature scheme, the envelope and typed events, routing, the queue message, the
-//! request handler over two small ports (a secret source and a queue), and the consumer side
-//! (SQS batches in, partial batch failures out; only the SQS event's data types are used).
+//! 3QPR webhooks on AWS, the logic free of the Lambda runtime and the AWS SDK, in three parts:
+//!
+//! - [`contract`]: what 3QPR sends (the signature scheme, the envelope and its typed events) and
+//!   what the receiver hands the consumers (the queue message and its attributes);
+//! - [`receiver`]: the webhook handler over two small ports (a secret source and a queue), its
+//!   configuration, routing, secret cache, and the one place failures become answers;
+//! - [`consumer`]: the consumer framework: SQS batches in, typed events to a handler, partial
+//!   batch failures and metrics out.
+//!
+//! The AWS adapters for the ports and the Lambda entry points live in `qpr-webhooks-aws`.
 
-pub mod activity;
-pub mod config;
 pub mod consumer;
-pub mod envelope;
-pub mod handler;
-pub mod keys;
-pub mod message;
-pub mod ports;
-pub mod rejection;
-pub mod routing;
-pub mod signature;
+pub mod contract;
+pub mod receiver;
 
 #[cfg(any(test, feature = "test-support"))]
-pub mod memory;
+pub mod testing;

@@ -1,8 +1,8 @@
 //! Known-answer vectors decided by the sender's own reference function (`verify_webhook` in
 //! 3QPR's documentation): see `vectors/make_vectors.py`, which wrote `vectors/signatures.json`.
 
+use qpr_webhooks::contract::signature::{Keyring, Signature};
 use serde::Deserialize;
-use shared::signature::{Keyring, Signature};
 
 #[derive(Deserialize)]
 struct Vectors {

@@ -2,8 +2,8 @@
 //! events in, the shared handler's answer out.
 
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::handler::{Inbound, Receiver};
-use shared::ports::{Queue, SecretSource};
+use qpr_webhooks::receiver::handler::{Inbound, Receiver};
+use qpr_webhooks::receiver::ports::{Queue, SecretSource};
 
 pub async fn answer<S: SecretSource, Q: Queue>(
     receiver: &Receiver<S, Q>,
@@ -23,3 +23,7 @@ pub async fn answer<S: SecretSource, Q: Queue>(
     };
     receiver.handle(inbound).await.map(Body::from)
 }
+
+#[cfg(test)]
+#[path = "lambda_tests.rs"]
+mod tests;

@@ -1,8 +1,12 @@
+//! The receiver function: configuration from the environment, one SDK configuration and its
+//! clients, the shared handler, then the lambda_http runtime.
+
+mod lambda;
+
 use lambda_http::{run, service_fn, tracing, Error};
-use receiver::aws::{sdk_config, SecretsManagerSource, SqsQueue};
-use receiver::lambda::answer;
-use shared::config::ReceiverConfig;
-use shared::handler::Receiver;
+use qpr_webhooks::receiver::config::ReceiverConfig;
+use qpr_webhooks::receiver::handler::Receiver;
+use qpr_webhooks_aws::{sdk_config, SecretsManagerSource, SqsQueue};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -24,7 +28,7 @@ async fn main() -> Result<(), Error> {
 
     let receiver = &receiver;
     run(service_fn(move |request| async move {
-        Ok::<_, std::convert::Infallible>(answer(receiver, request).await)
+        Ok::<_, std::convert::Infallible>(lambda::answer(receiver, request).await)
     }))
     .await
 }

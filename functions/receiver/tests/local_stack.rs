@@ -151,8 +151,10 @@ async fn signed_events_land_byte_for_byte_in_their_routed_queues() {
         wanted.sort_unstable();
         assert_eq!(held, wanted, "queue {queue}");
         for message in &messages {
-            let envelope =
-                shared::envelope::Envelope::parse(message.body().unwrap().as_bytes()).unwrap();
+            let envelope = qpr_webhooks::contract::envelope::Envelope::parse(
+                message.body().unwrap().as_bytes(),
+            )
+            .unwrap();
             assert_eq!(attribute(message, "event_type"), envelope.event);
             assert_eq!(attribute(message, "event_id"), envelope.id);
             assert!(attribute(message, "received_at").ends_with('Z'));

@@ -1,15 +1,6 @@
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
-use shared::activity::ScanActivity;
-use shared::consumer::Consumer;
+mod handler;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
-    let consumer = Consumer::with_namespace_from(ScanActivity, |name| std::env::var(name).ok());
-    let consumer = &consumer;
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, std::convert::Infallible>(consumer.answer(&event.payload).await)
-    }))
-    .await
+async fn main() -> Result<(), qpr_webhooks_aws::consumer::Error> {
+    qpr_webhooks_aws::consumer::run(handler::ScanActivity).await
 }

@@ -100,7 +100,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let aws = receiver::aws::sdk_config(Duration::from_secs(10)).await;
+    let aws = qpr_webhooks_aws::sdk_config(Duration::from_secs(10)).await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let mut pollers = tokio::task::JoinSet::new();
     for mapping in mappings {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use shared::signature::{EmptySecret, SigningKey, SIGNATURE_HEADER};
+use qpr_webhooks::contract::signature::{EmptySecret, SigningKey, SIGNATURE_HEADER};
 
 /// The documented event types with a sample payload each (`infra/samples/`).
 pub const SAMPLES: [(&str, &str); 5] = [
@@ -139,7 +139,8 @@ mod tests {
     #[test]
     fn every_sample_is_an_envelope_of_its_own_type() {
         for (event_type, body) in SAMPLES {
-            let envelope = shared::envelope::Envelope::parse(body.as_bytes()).unwrap();
+            let envelope =
+                qpr_webhooks::contract::envelope::Envelope::parse(body.as_bytes()).unwrap();
             assert_eq!(envelope.event, event_type);
             assert!(envelope.decode().is_ok(), "{event_type}");
         }

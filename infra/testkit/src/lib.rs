@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -106,11 +105,7 @@ impl LocalStack {
             .endpoint_url(&env["AWS_ENDPOINT_URL"])
             .region(Region::new("us-east-1"))
             .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
-            .http_client(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                    .build_https(),
-            )
+            .http_client(qpr_webhooks_aws::https_client())
             .build();
         Self {
             state,

@@ -1,21 +1,21 @@
 //! The webhook request handler, generic over the secret source and the queue.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
-use futures_util::future::try_join_all;
 use http::{header, HeaderMap, Method, Response, StatusCode};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use tracing::field::Empty;
+use tracing::Instrument;
 
-use crate::config::ReceiverConfig;
-use crate::envelope::{Envelope, EnvelopeError};
-use crate::keys::{KeysError, VerifyingKeys};
-use crate::message::{first_character_sqs_refuses, OutgoingMessage, ATTRIBUTE_ALLOWANCE};
-use crate::ports::{PortError, Queue, SecretSource};
-use crate::rejection::Rejection;
-use crate::routing::{is_fifo_queue, Routes};
-use crate::signature::{Signature, SIGNATURE_HEADER};
+use crate::contract::envelope::{Envelope, EnvelopeError};
+use crate::contract::message::{first_character_sqs_refuses, OutgoingMessage, ATTRIBUTE_ALLOWANCE};
+use crate::contract::signature::{Signature, SIGNATURE_HEADER};
+use crate::receiver::config::ReceiverConfig;
+use crate::receiver::keys::{KeysError, VerifyingKeys};
+use crate::receiver::ports::{PortError, Queue, SecretSource};
+use crate::receiver::rejection::Rejection;
+use crate::receiver::routing::{is_fifo_queue, Destination, Routes};
 
 /// One webhook request, as the receiver sees it whatever the event source.
 #[derive(Debug, Clone, Copy)]
@@ -39,19 +39,10 @@ pub enum StartError {
 pub struct Receiver<S, Q> {
     keys: VerifyingKeys<S>,
     queue: Q,
-    routes: Routes,
-    /// MaximumMessageSize of each routed queue.
-    queue_limits: HashMap<String, usize>,
+    routes: Routes<Destination>,
     /// Larger bodies are refused before any HMAC work: no routed queue could take them.
     body_limit: usize,
     retry_after_seconds: u64,
-}
-
-/// What is known of the event so far, for the request's log line.
-#[derive(Default)]
-struct Seen {
-    event_type: Option<String>,
-    event_id: Option<String>,
 }
 
 impl<S: SecretSource, Q: Queue> Receiver<S, Q> {
@@ -59,79 +50,88 @@ impl<S: SecretSource, Q: Queue> Receiver<S, Q> {
     /// secret fails start-up instead of the first webhook.
     /// All of these calls run at once, so start-up waits for the slowest, not their sum.
     pub async fn start(config: &ReceiverConfig, secrets: S, queue: Q) -> Result<Self, StartError> {
-        let limits = try_join_all(config.routes.queue_urls().into_iter().map(|url| {
+        let routes = config.routes.try_resolve(|url| {
             let queue = &queue;
             async move {
                 match queue.max_message_size(url).await {
-                    Ok(limit) => Ok((url.to_string(), limit)),
+                    Ok(max_message_size) => Ok(Destination {
+                        url: url.clone(),
+                        max_message_size,
+                        fifo: is_fifo_queue(url),
+                    }),
                     Err(source) => Err(StartError::Queue {
-                        url: url.to_string(),
+                        url: url.clone(),
                         source,
                     }),
                 }
             }
-        }));
-        let (keys, limits) = tokio::join!(
+        });
+        let (keys, routes) = tokio::join!(
             VerifyingKeys::load(secrets, config.secret_refetch_interval),
-            limits
+            routes
         );
         let keys = keys?;
-        let queue_limits: HashMap<String, usize> = limits?.into_iter().collect();
-        let smallest = queue_limits.values().copied().min().unwrap_or(0);
+        let routes = routes?;
+        let smallest = routes
+            .queues()
+            .iter()
+            .map(|destination| destination.max_message_size)
+            .min()
+            .unwrap_or(0);
         Ok(Self {
             keys,
             queue,
-            routes: config.routes.clone(),
-            queue_limits,
+            routes,
             body_limit: smallest.saturating_sub(ATTRIBUTE_ALLOWANCE),
             retry_after_seconds: config.retry_after_seconds,
         })
     }
 
-    /// Handles one request and writes its one log line. Never fails: every outcome is an
+    /// Handles one request and writes its one log line: a `webhook` span whose fields are
+    /// recorded as they become known, closed by one event. Never fails: every outcome is an
     /// answer.
     pub async fn handle(&self, request: Inbound<'_>) -> Response<String> {
         let started = Instant::now();
-        let mut seen = Seen::default();
-        let result = self.process(request, &mut seen).await;
+        let span = tracing::info_span!(
+            "webhook",
+            outcome = Empty,
+            status = Empty,
+            event_type = Empty,
+            event_id = Empty,
+            bytes = request.body.len(),
+            duration_us = Empty,
+            request_id = request.request_id,
+            error = Empty,
+        );
+        let result = self.process(request).instrument(span.clone()).await;
         let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-
-        macro_rules! log_line {
-            ($level:ident, $outcome:expr, $status:expr, $error:expr) => {
-                tracing::$level!(
-                    outcome = $outcome,
-                    status = $status.as_u16(),
-                    event_type = seen.event_type.as_deref(),
-                    event_id = seen.event_id.as_deref(),
-                    bytes = request.body.len(),
-                    duration_us,
-                    request_id = request.request_id,
-                    error = $error,
-                    "webhook"
-                )
-            };
-        }
-
+        span.record("duration_us", duration_us);
+        let _entered = span.enter();
         match result {
-            Ok(()) => {
-                log_line!(info, "queued", StatusCode::OK, None::<&str>);
-                let body = serde_json::json!({ "id": seen.event_id, "status": "queued" });
+            Ok(event_id) => {
+                span.record("outcome", "queued");
+                span.record("status", StatusCode::OK.as_u16());
+                tracing::info!("webhook");
+                let body = serde_json::json!({ "id": event_id, "status": "queued" });
                 json_response(StatusCode::OK, body.to_string())
             }
             Err(rejection) => {
                 let status = rejection.status();
-                let error = rejection.to_string();
+                span.record("outcome", rejection.outcome());
+                span.record("status", status.as_u16());
+                span.record("error", tracing::field::display(&rejection));
                 if status.is_server_error() {
-                    log_line!(warn, rejection.outcome(), status, Some(error.as_str()));
+                    tracing::warn!("webhook");
                 } else {
-                    log_line!(info, rejection.outcome(), status, Some(error.as_str()));
+                    tracing::info!("webhook");
                 }
                 self.rejection_response(&rejection)
             }
         }
     }
 
-    async fn process(&self, request: Inbound<'_>, seen: &mut Seen) -> Result<(), Rejection> {
+    /// Verifies, parses, routes and queues one request; the queued event's id on success.
+    async fn process(&self, request: Inbound<'_>) -> Result<String, Rejection> {
         if request.method != Method::POST {
             return Err(Rejection::MethodNotAllowed(request.method.clone()));
         }
@@ -155,40 +155,35 @@ impl<S: SecretSource, Q: Queue> Receiver<S, Q> {
         // From here on the body is known to come from 3QPR.
         let body = std::str::from_utf8(request.body).map_err(|_| EnvelopeError::NotUtf8)?;
         let envelope = Envelope::parse_str(body)?;
-        seen.event_type = Some(envelope.event.to_string());
-        seen.event_id = Some(envelope.id.to_string());
+        let span = tracing::Span::current();
+        span.record("event_type", &*envelope.event);
+        span.record("event_id", &*envelope.id);
         if let Some(refused) = first_character_sqs_refuses(body) {
             return Err(Rejection::UnsendableCharacter(refused));
         }
 
-        let queue_url = self.routes.queue_for(&envelope.event);
+        let destination = self.routes.queue_for(&envelope.event);
         let received_at = OffsetDateTime::now_utc()
             .format(&Rfc3339)
             .unwrap_or_default();
-        // Only FIFO queues use it (as the message group), so only they pay for reading it.
-        let qpr_code_id = is_fifo_queue(queue_url)
-            .then(|| envelope.qpr_code_id())
-            .flatten();
-        let message = OutgoingMessage::new(
-            queue_url,
+        let message = OutgoingMessage::for_event(
             body,
-            &envelope.event,
-            &envelope.id,
-            qpr_code_id.as_deref(),
+            &envelope,
+            destination.fifo,
             received_at,
             request.request_id,
         );
-        let limit = self.queue_limits.get(queue_url).copied().unwrap_or(0);
-        if message.size() > limit {
+        if message.size() > destination.max_message_size {
             return Err(Rejection::TooLarge {
                 size: message.size(),
-                limit,
+                limit: destination.max_message_size,
             });
         }
         self.queue
-            .send(queue_url, &message)
+            .send(&destination.url, &message)
             .await
-            .map_err(Rejection::QueueUnavailable)
+            .map_err(Rejection::QueueUnavailable)?;
+        Ok(envelope.id.into_owned())
     }
 
     fn rejection_response(&self, rejection: &Rejection) -> Response<String> {

@@ -1,15 +1,15 @@
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::*;
-use crate::memory::{CapturedLogs, MemoryQueue, MemorySecrets};
-use crate::signature::SigningKey;
+use crate::contract::signature::SigningKey;
+use crate::testing::{CapturedLogs, MemoryQueue, MemorySecrets};
 
 const SECRET: &str = "whsec_AbCdEfGhIjKlMnOpQrStUv";
 const SCANS: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/scans";
 const ACCOUNT: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/account.fifo";
 const UNROUTED: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/unrouted";
 const QUEUE_LIMIT: usize = 256 * 1024;
-const SCAN: &str = include_str!("../../infra/samples/scan.created.json");
+const SCAN: &str = include_str!("../../../infra/samples/scan.created.json");
 
 struct Setup {
     receiver: Receiver<MemorySecrets, MemoryQueue>,
@@ -200,7 +200,7 @@ async fn a_body_with_a_character_sqs_refuses_is_400() {
 #[tokio::test]
 async fn bodies_larger_than_the_smallest_queue_accepts_are_413_before_any_signature_work() {
     let setup = setup_with_limits(QUEUE_LIMIT, 4096).await;
-    let limit = 4096 - crate::message::ATTRIBUTE_ALLOWANCE;
+    let limit = 4096 - crate::contract::message::ATTRIBUTE_ALLOWANCE;
     let too_big = vec![b'x'; limit + 1];
     // No signature header at all: the size alone decides.
     let response = post(&setup, &HeaderMap::new(), &too_big).await;
@@ -221,7 +221,7 @@ async fn attributes_that_overflow_the_routed_queue_are_413_too() {
         r#"{{"event":"scan.created","id":"{}","data":{{}}}}"#,
         "e".repeat(960)
     );
-    assert!(body.len() <= 2048 - crate::message::ATTRIBUTE_ALLOWANCE);
+    assert!(body.len() <= 2048 - crate::contract::message::ATTRIBUTE_ALLOWANCE);
     let response = post(
         &setup,
         &signed_headers(SECRET, body.as_bytes()),
@@ -343,20 +343,20 @@ async fn each_request_logs_one_line_without_secret_signature_or_body() {
     assert_eq!(lines.len(), 3, "{output}");
     let outcomes: Vec<_> = lines
         .iter()
-        .map(|line| line["fields"]["outcome"].as_str().unwrap())
+        .map(|line| line["span"]["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(
         outcomes,
         ["queued", "invalid_signature", "queue_unavailable"]
     );
-    let first = &lines[0]["fields"];
+    let first = &lines[0]["span"];
     assert_eq!(first["status"], 200);
     assert_eq!(first["event_type"], "scan.created");
     assert_eq!(first["event_id"], "evt_01HXYZ");
     assert_eq!(first["bytes"], body.len());
     assert!(first["duration_us"].is_u64());
-    assert_eq!(lines[1]["fields"]["status"], 400);
-    assert_eq!(lines[2]["fields"]["status"], 503);
+    assert_eq!(lines[1]["span"]["status"], 400);
+    assert_eq!(lines[2]["span"]["status"], 503);
 
     let signature_hex = &good["x-3qpr-signature"].to_str().unwrap()["sha256=".len()..];
     let wrong_hex = &wrong["x-3qpr-signature"].to_str().unwrap()["sha256=".len()..];

@@ -3,7 +3,7 @@ use std::sync::Mutex;
 use aws_lambda_events::event::sqs::SqsEvent;
 
 use super::*;
-use crate::memory::sqs_record;
+use crate::testing::sqs_record;
 
 /// Records what it handled; refuses the event ids it is told to.
 #[derive(Default)]
@@ -15,7 +15,7 @@ struct Recording {
 impl EventHandler for Recording {
     async fn handle(&self, event: &Delivered<'_>) -> Result<(), HandlerError> {
         if self.refuse.contains(&event.event_id) {
-            return Err(HandlerError("refused by the test".into()));
+            return Err("refused by the test".into());
         }
         self.handled
             .lock()

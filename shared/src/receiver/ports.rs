@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::message::OutgoingMessage;
+use crate::contract::message::OutgoingMessage;
 
 /// A call to the outside failed, timed out or was throttled: transient from the sender's point
 /// of view, so it is answered with 503 and retried by 3QPR.

@@ -168,7 +168,7 @@ pub struct EventDetails {
 mod tests {
     use super::*;
 
-    const SCAN: &str = include_str!("../../infra/samples/scan.created.json");
+    const SCAN: &str = include_str!("../../../infra/samples/scan.created.json");
 
     #[test]
     fn the_documented_scan_example_parses_into_its_typed_fields() {

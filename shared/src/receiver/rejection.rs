@@ -2,10 +2,10 @@
 
 use http::StatusCode;
 
-use crate::envelope::EnvelopeError;
-use crate::keys::KeysError;
-use crate::ports::PortError;
-use crate::signature::HeaderError;
+use crate::contract::envelope::EnvelopeError;
+use crate::contract::signature::HeaderError;
+use crate::receiver::keys::KeysError;
+use crate::receiver::ports::PortError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {

@@ -26,21 +26,34 @@ pub enum RoutesError {
     NoCatchAll,
 }
 
+/// The routing table, generic over what a route leads to: queue URLs as configured, then the
+/// [`Destination`] each URL resolves to at start-up.
 #[derive(Debug, Clone)]
-pub struct Routes {
-    exact: HashMap<String, String>,
-    /// `(prefix, url)` for each `prefix.*` key, longest prefix first.
-    families: Vec<(String, String)>,
-    catch_all: String,
+pub struct Routes<Q = String> {
+    exact: HashMap<String, usize>,
+    /// `(prefix, index)` for each `prefix.*` key, longest prefix first.
+    families: Vec<(String, usize)>,
+    catch_all: usize,
+    /// Each distinct queue once, in URL order; the maps above index into it.
+    queues: Vec<Q>,
 }
 
-impl Routes {
+/// A routed queue as the receiver sends to it: its URL, the largest message it takes, and
+/// whether it is FIFO (told by its URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub url: String,
+    /// The queue's MaximumMessageSize in bytes.
+    pub max_message_size: usize,
+    pub fifo: bool,
+}
+
+impl Routes<String> {
     pub fn parse(json: &str) -> Result<Self, RoutesError> {
         let entries: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(json).map_err(|e| RoutesError::NotAnObject(e.to_string()))?;
-        let mut exact = HashMap::new();
-        let mut families = Vec::new();
-        let mut catch_all = None;
+        let mut urls = BTreeSet::new();
+        let mut keyed = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             let Some(url) = value.as_str() else {
                 return Err(RoutesError::UrlNotAString { key });
@@ -52,21 +65,33 @@ impl Routes {
                     reason,
                 });
             }
-            let url = url.to_string();
+            if key != "*" {
+                let event_type = key.strip_suffix(".*").unwrap_or(&key);
+                check_event_type(event_type).map_err(|reason| RoutesError::BadKey {
+                    key: key.clone(),
+                    reason,
+                })?;
+            }
+            urls.insert(url.to_string());
+            keyed.push((key, url.to_string()));
+        }
+        let queues: Vec<String> = urls.into_iter().collect();
+        let index_of = |url: &str| {
+            queues
+                .binary_search_by(|q| q.as_str().cmp(url))
+                .unwrap_or(0)
+        };
+        let mut exact = HashMap::new();
+        let mut families = Vec::new();
+        let mut catch_all = None;
+        for (key, url) in keyed {
+            let index = index_of(&url);
             if key == "*" {
-                catch_all = Some(url);
+                catch_all = Some(index);
             } else if let Some(prefix) = key.strip_suffix(".*") {
-                check_event_type(prefix).map_err(|reason| RoutesError::BadKey {
-                    key: key.clone(),
-                    reason,
-                })?;
-                families.push((prefix.to_string(), url));
+                families.push((prefix.to_string(), index));
             } else {
-                check_event_type(&key).map_err(|reason| RoutesError::BadKey {
-                    key: key.clone(),
-                    reason,
-                })?;
-                exact.insert(key, url);
+                exact.insert(key, index);
             }
         }
         families.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
@@ -74,32 +99,56 @@ impl Routes {
             exact,
             families,
             catch_all: catch_all.ok_or(RoutesError::NoCatchAll)?,
+            queues,
         })
-    }
-
-    /// The queue URL for an event type.
-    pub fn queue_for(&self, event_type: &str) -> &str {
-        if let Some(url) = self.exact.get(event_type) {
-            return url;
-        }
-        self.families
-            .iter()
-            .find(|(prefix, _)| {
-                event_type
-                    .strip_prefix(prefix.as_str())
-                    .is_some_and(|rest| rest.starts_with('.'))
-            })
-            .map_or(&self.catch_all, |(_, url)| url)
     }
 
     /// Every distinct queue URL that some event type can be routed to.
     pub fn queue_urls(&self) -> BTreeSet<&str> {
-        self.exact
-            .values()
-            .chain(self.families.iter().map(|(_, url)| url))
-            .chain(std::iter::once(&self.catch_all))
-            .map(String::as_str)
-            .collect()
+        self.queues.iter().map(String::as_str).collect()
+    }
+}
+
+impl<Q> Routes<Q> {
+    /// Where an event type goes.
+    pub fn queue_for(&self, event_type: &str) -> &Q {
+        let index = self.exact.get(event_type).copied().unwrap_or_else(|| {
+            self.families
+                .iter()
+                .find(|(prefix, _)| {
+                    event_type
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
+                })
+                .map_or(self.catch_all, |(_, index)| *index)
+        });
+        &self.queues[index]
+    }
+
+    /// The queue of the `*` route: unknown event types go there.
+    pub fn catch_all(&self) -> &Q {
+        &self.queues[self.catch_all]
+    }
+
+    /// Each distinct queue once.
+    pub fn queues(&self) -> &[Q] {
+        &self.queues
+    }
+
+    /// The same table leading to `resolve(queue)` for each queue, all resolved at once; the
+    /// first error is returned.
+    pub async fn try_resolve<'a, R, E, F, Fut>(&'a self, resolve: F) -> Result<Routes<R>, E>
+    where
+        F: FnMut(&'a Q) -> Fut,
+        Fut: std::future::Future<Output = Result<R, E>>,
+    {
+        let queues = futures_util::future::try_join_all(self.queues.iter().map(resolve)).await?;
+        Ok(Routes {
+            exact: self.exact.clone(),
+            families: self.families.clone(),
+            catch_all: self.catch_all,
+            queues,
+        })
     }
 }
 

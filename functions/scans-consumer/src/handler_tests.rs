@@ -1,9 +1,10 @@
 //! scans-consumer's handler on the SQS events Lambda hands it (`infra/events/`, written by
 //! `infra/make_events.py` from the samples).
 
-use shared::activity::ScanActivity;
-use shared::consumer::Consumer;
-use shared::memory::{sqs_event, CapturedLogs};
+use qpr_webhooks::consumer::Consumer;
+use qpr_webhooks::testing::{sqs_event, CapturedLogs};
+
+use super::ScanActivity;
 
 #[tokio::test]
 async fn each_scan_is_logged_with_its_typed_fields_and_counted() {

@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::routing::is_fifo_queue;
+use crate::contract::envelope::Envelope;
 
 pub const ATTR_EVENT_TYPE: &str = "event_type";
 pub const ATTR_EVENT_ID: &str = "event_id";
@@ -37,25 +37,23 @@ pub struct OutgoingMessage<'a> {
 }
 
 impl<'a> OutgoingMessage<'a> {
-    /// Builds the message for `queue_url`; `qpr_code_id` is the event's `data.qpr_code_id`,
-    /// which orders a FIFO queue per code.
-    pub fn new(
-        queue_url: &str,
+    /// The message for a verified `body` whose envelope is `envelope`. On a FIFO queue the
+    /// event's `data.qpr_code_id` orders the queue per code (read only there).
+    pub fn for_event(
         body: &'a str,
-        event_type: &'a str,
-        event_id: &'a str,
-        qpr_code_id: Option<&str>,
+        envelope: &'a Envelope<'a>,
+        fifo: bool,
         received_at: String,
         request_id: &'a str,
     ) -> Self {
-        let fifo = is_fifo_queue(queue_url).then(|| FifoIds {
-            deduplication_id: fifo_id(event_id),
-            group_id: fifo_id(qpr_code_id.unwrap_or(event_type)),
+        let fifo = fifo.then(|| FifoIds {
+            deduplication_id: fifo_id(&envelope.id),
+            group_id: fifo_id(envelope.qpr_code_id().as_deref().unwrap_or(&envelope.event)),
         });
         Self {
             body,
-            event_type,
-            event_id,
+            event_type: &envelope.event,
+            event_id: &envelope.id,
             received_at,
             request_id,
             fifo,
@@ -108,20 +106,30 @@ pub fn first_character_sqs_refuses(body: &str) -> Option<char> {
 mod tests {
     use super::*;
 
-    const STANDARD: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/scans";
-    const FIFO: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/scans.fifo";
-
-    fn message<'a>(queue: &str, event_id: &'a str, code: Option<&str>) -> OutgoingMessage<'a> {
-        OutgoingMessage::new(
-            queue,
-            "{}",
-            "scan.created",
-            event_id,
-            code,
-            "2026-03-20T15:30:00Z".into(),
-            "req-1",
+    fn envelope(event_id: &str, code: Option<&str>) -> String {
+        let data = code.map_or("{}".to_string(), |code| {
+            serde_json::json!({ "qpr_code_id": code }).to_string()
+        });
+        format!(
+            r#"{{"event":"scan.created","id":{},"data":{data}}}"#,
+            serde_json::Value::from(event_id)
         )
     }
+
+    /// The message for an event of `event_id` (with `data.qpr_code_id` = `code`), its body
+    /// replaced by `{}` to keep the size arithmetic simple.
+    fn message(fifo: bool, event_id: &str, code: Option<&str>) -> OutgoingMessage<'static> {
+        let body: &'static str = Box::leak(envelope(event_id, code).into_boxed_str());
+        let parsed: &'static Envelope<'static> =
+            Box::leak(Box::new(Envelope::parse_str(body).unwrap()));
+        OutgoingMessage {
+            body: "{}",
+            ..OutgoingMessage::for_event(body, parsed, fifo, "2026-03-20T15:30:00Z".into(), "req-1")
+        }
+    }
+
+    const STANDARD: bool = false;
+    const FIFO: bool = true;
 
     #[test]
     fn standard_queues_get_no_fifo_ids() {

@@ -3,12 +3,13 @@
 
 use base64::Engine;
 use lambda_http::{Body, Context, Request, RequestExt};
-use receiver::lambda::answer;
+use qpr_webhooks::contract::signature::SigningKey;
+use qpr_webhooks::receiver::config::ReceiverConfig;
+use qpr_webhooks::receiver::handler::Receiver;
+use qpr_webhooks::testing::{MemoryQueue, MemorySecrets};
 use serde_json::{json, Value};
-use shared::config::ReceiverConfig;
-use shared::handler::Receiver;
-use shared::memory::{MemoryQueue, MemorySecrets};
-use shared::signature::SigningKey;
+
+use super::answer;
 
 const SECRET: &str = "whsec_AbCdEfGhIjKlMnOpQrStUv";
 const SCANS: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/scans";

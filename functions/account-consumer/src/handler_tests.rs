@@ -1,9 +1,10 @@
 //! account-consumer's handler on the SQS events Lambda hands it (`infra/events/`, written by
 //! `infra/make_events.py` from the samples).
 
-use shared::activity::AccountActivity;
-use shared::consumer::Consumer;
-use shared::memory::{sqs_event, CapturedLogs};
+use qpr_webhooks::consumer::Consumer;
+use qpr_webhooks::testing::{sqs_event, CapturedLogs};
+
+use super::AccountActivity;
 
 #[tokio::test]
 async fn codes_upgrades_and_cancellations_are_logged_and_counted_apart() {

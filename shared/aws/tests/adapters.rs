@@ -12,9 +12,10 @@ use aws_sdk_sqs::operation::send_message::{SendMessageError, SendMessageOutput};
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
-use receiver::aws::{SecretsManagerSource, SqsQueue};
-use shared::message::OutgoingMessage;
-use shared::ports::{Queue, SecretSource};
+use qpr_webhooks::contract::envelope::Envelope;
+use qpr_webhooks::contract::message::OutgoingMessage;
+use qpr_webhooks::receiver::ports::{PortError, Queue, SecretSource};
+use qpr_webhooks_aws::{SecretsManagerSource, SqsQueue};
 
 const SECRET_ID: &str = "3qpr/webhook-secret";
 const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/scans";
@@ -157,16 +158,19 @@ async fn a_queue_that_does_not_exist_is_an_error_with_the_sqs_code() {
     assert!(error.contains("NonExistentQueue"), "{error}");
 }
 
-fn message<'a>(queue_url: &str) -> OutgoingMessage<'a> {
-    OutgoingMessage::new(
-        queue_url,
-        r#"{"event":"scan.created","id":"evt_1","data":{"qpr_code_id":"qpr_9"}}"#,
-        "scan.created",
-        "evt_1",
-        Some("qpr_9"),
+const BODY: &str = r#"{"event":"scan.created","id":"evt_1","data":{"qpr_code_id":"qpr_9"}}"#;
+
+/// Sends the sample message to `queue_url` through `queue`.
+async fn send_to(queue: &SqsQueue, queue_url: &str) -> Result<(), PortError> {
+    let envelope = Envelope::parse_str(BODY).unwrap();
+    let message = OutgoingMessage::for_event(
+        BODY,
+        &envelope,
+        queue_url.ends_with(".fifo"),
         "2026-03-20T15:30:00Z".into(),
         "req-1",
-    )
+    );
+    queue.send(queue_url, &message).await
 }
 
 #[tokio::test]
@@ -194,7 +198,7 @@ async fn send_puts_the_body_and_the_four_attributes_on_the_queue() {
         })
         .then_output(|| SendMessageOutput::builder().message_id("m-1").build());
     let queue = SqsQueue::new(mock_client!(aws_sdk_sqs, [&rule]));
-    queue.send(QUEUE, &message(QUEUE)).await.unwrap();
+    send_to(&queue, QUEUE).await.unwrap();
     assert_eq!(rule.num_calls(), 1);
 }
 
@@ -206,7 +210,7 @@ async fn send_sets_the_fifo_ids_on_fifo_queues() {
         })
         .then_output(|| SendMessageOutput::builder().message_id("m-1").build());
     let queue = SqsQueue::new(mock_client!(aws_sdk_sqs, [&rule]));
-    queue.send(FIFO_QUEUE, &message(FIFO_QUEUE)).await.unwrap();
+    send_to(&queue, FIFO_QUEUE).await.unwrap();
     assert_eq!(rule.num_calls(), 1);
 }
 
@@ -221,7 +225,7 @@ async fn a_refused_send_is_an_error() {
         )
     });
     let queue = SqsQueue::new(mock_client!(aws_sdk_sqs, [&rule]));
-    let error = queue.send(QUEUE, &message(QUEUE)).await.unwrap_err();
+    let error = send_to(&queue, QUEUE).await.unwrap_err();
     assert_eq!(error.operation, "SendMessage");
     assert!(error.detail.contains("KMS.ThrottlingException"), "{error}");
 }

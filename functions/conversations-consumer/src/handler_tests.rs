@@ -1,9 +1,10 @@
 //! conversations-consumer's handler on the SQS events Lambda hands it (`infra/events/`, written
 //! by `infra/make_events.py` from the samples).
 
-use shared::activity::ConversationActivity;
-use shared::consumer::Consumer;
-use shared::memory::{sqs_event, CapturedLogs};
+use qpr_webhooks::consumer::Consumer;
+use qpr_webhooks::testing::{sqs_event, CapturedLogs};
+
+use super::ConversationActivity;
 
 #[tokio::test]
 async fn each_completed_conversation_is_logged_and_counted() {

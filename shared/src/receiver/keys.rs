@@ -4,8 +4,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::ports::{PortError, SecretSource};
-use crate::signature::{Keyring, Signature};
+use crate::contract::signature::{Keyring, Signature};
+use crate::receiver::ports::{PortError, SecretSource};
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KeysError {
@@ -84,7 +84,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::signature::SigningKey;
+    use crate::contract::signature::SigningKey;
 
     /// Secrets as Secrets Manager would hand them out, changeable by the test.
     struct FakeSecrets {

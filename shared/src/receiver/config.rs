@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::routing::{Routes, RoutesError};
+use crate::receiver::routing::{Routes, RoutesError};
 
 pub const SECRET_ID_VAR: &str = "WEBHOOK_SECRET_ID";
 pub const ROUTES_VAR: &str = "EVENT_ROUTES";

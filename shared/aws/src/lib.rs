@@ -1,0 +1,12 @@
+//! The AWS side of 3QPR webhooks: one SDK configuration, thin adapters for the receiver's ports
+//! (Secrets Manager, SQS), and the consumers' Lambda entry point. Every SDK failure becomes a
+//! [`PortError`](qpr_webhooks::receiver::ports::PortError), answered with 503.
+
+pub mod consumer;
+pub mod sdk;
+pub mod secrets;
+pub mod sqs;
+
+pub use sdk::{https_client, sdk_config};
+pub use secrets::SecretsManagerSource;
+pub use sqs::SqsQueue;

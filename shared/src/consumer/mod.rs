@@ -1,0 +1,15 @@
+//! The consumer side: an SQS batch in, each record decoded into its typed event and handed to
+//! an [`EventHandler`], and the batch answered with exactly the records that failed
+//! (ReportBatchItemFailures), so that only those come back and, past the queue's
+//! maxReceiveCount, end in its dead-letter queue.
+
+mod batch;
+mod failure;
+mod metrics;
+
+pub use batch::{Consumer, Delivered, EventHandler};
+pub use failure::{HandlerError, RecordFailure, UnsupportedEvent};
+pub use metrics::{
+    metric_name, BatchReport, DEFAULT_METRICS_NAMESPACE, FAILED_RECORDS_METRIC,
+    METRICS_NAMESPACE_VAR, REASON_DIMENSION,
+};

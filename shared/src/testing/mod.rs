@@ -1,0 +1,10 @@
+//! Test support for this crate and the crates built on it (feature `test-support`): fakes of
+//! the receiver's ports, SQS records and fixtures as Lambda hands them over, and log capture.
+
+pub mod fakes;
+pub mod logs;
+pub mod sqs;
+
+pub use fakes::{MemoryQueue, MemorySecrets, SentMessage};
+pub use logs::CapturedLogs;
+pub use sqs::{sqs_event, sqs_record};
