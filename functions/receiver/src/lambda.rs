@@ -1,27 +1,143 @@
-//! The lambda_http side of the receiver: API Gateway REST (v1), HTTP API (v2) and function URL
-//! events in, the shared handler's answer out.
+//! The receiver's side of the Lambda runtime: API Gateway REST (v1), HTTP API (v2) and function
+//! URL events in (lambda_http's `LambdaRequest`), the shared handler's answer out, shaped as
+//! the event's source expects.
+//!
+//! The handler needs the method, the headers and the body only, so they are taken from the
+//! event directly instead of through lambda_http's conversion to an `http::Request`, which
+//! panics on a body marked base64 that is not, and on a path or host it cannot make a URI of.
 
-use lambda_http::{Body, Request, RequestExt, Response};
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
+use lambda_http::http::{HeaderMap, Method};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Body, Context, LambdaEvent, Response};
+use qpr_webhooks::receiver::config::ANSWER_MARGIN;
 use qpr_webhooks::receiver::handler::{Inbound, Receiver};
 use qpr_webhooks::receiver::ports::{Queue, SecretSource};
+use qpr_webhooks::receiver::rejection::Rejection;
+use serde::Serialize;
+use tokio::time::Instant;
+
+/// Lambda's longest timeout, for an invocation whose deadline is unknown.
+const LONGEST_INVOCATION: Duration = Duration::from_secs(900);
+
+/// The answer, in the shape of the event it answers.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    RestApi(ApiGatewayProxyResponse),
+    HttpApi(ApiGatewayV2httpResponse),
+}
+
+/// The parts of an event the handler reads.
+struct Parts<'a> {
+    method: &'a Method,
+    headers: Cow<'a, HeaderMap>,
+    body: Option<&'a str>,
+    is_base64_encoded: bool,
+}
 
 pub async fn answer<S: SecretSource, Q: Queue>(
     receiver: &Receiver<S, Q>,
-    request: Request,
-) -> Response<Body> {
-    let request_id = request
-        .lambda_context_ref()
-        .map(|context| context.request_id.as_str())
+    event: LambdaEvent<LambdaRequest>,
+) -> Answer {
+    let LambdaEvent { payload, context } = event;
+    let request_id = Some(context.request_id.as_str())
         .filter(|id| !id.is_empty())
         .unwrap_or("unknown");
-    let inbound = Inbound {
-        method: request.method(),
-        headers: request.headers(),
-        // lambda_http has already decoded a base64 body (`isBase64Encoded`) to its bytes.
-        body: request.body().as_ref(),
-        request_id,
+    let (parts, rest_api) = match &payload {
+        LambdaRequest::ApiGatewayV1(request) => {
+            // As lambda_http does: multi-value headers, then the single-value ones over them.
+            let mut headers = request.multi_value_headers.clone();
+            headers.extend(request.headers.clone());
+            let parts = Parts {
+                method: &request.http_method,
+                headers: Cow::Owned(headers),
+                body: request.body.as_deref(),
+                is_base64_encoded: request.is_base64_encoded,
+            };
+            (parts, true)
+        }
+        LambdaRequest::ApiGatewayV2(request) => {
+            let parts = Parts {
+                method: &request.request_context.http.method,
+                headers: Cow::Borrowed(&request.headers),
+                body: request.body.as_deref(),
+                is_base64_encoded: request.is_base64_encoded,
+            };
+            (parts, false)
+        }
+        _ => {
+            let response = receiver.reject(request_id, &Rejection::UnsupportedEvent);
+            return shape(response, false);
+        }
     };
-    receiver.handle(inbound).await.map(Body::from)
+    let response = match decode_body(parts.body, parts.is_base64_encoded) {
+        Ok(body) => {
+            receiver
+                .handle(Inbound {
+                    method: parts.method,
+                    headers: &parts.headers,
+                    body: &body,
+                    request_id,
+                    deadline: deadline_of(&context),
+                })
+                .await
+        }
+        Err(rejection) => receiver.reject(request_id, &rejection),
+    };
+    shape(response, rest_api)
+}
+
+/// The exact bytes 3QPR sent: API Gateway hands them over base64-encoded for binary media
+/// types.
+fn decode_body(body: Option<&str>, is_base64_encoded: bool) -> Result<Cow<'_, [u8]>, Rejection> {
+    match body {
+        None => Ok(Cow::Borrowed(&[])),
+        Some(text) if is_base64_encoded => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map(Cow::Owned)
+            .map_err(|_| Rejection::UndecodableBody),
+        Some(text) => Ok(Cow::Borrowed(text.as_bytes())),
+    }
+}
+
+/// When the answer must be ready: the invocation's deadline less the time to hand it back.
+fn deadline_of(context: &Context) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
+    let left = if context.deadline == 0 {
+        LONGEST_INVOCATION
+    } else {
+        Duration::from_millis(context.deadline.saturating_sub(now_ms))
+    };
+    Instant::now() + left.saturating_sub(ANSWER_MARGIN)
+}
+
+fn shape(response: Response<String>, rest_api: bool) -> Answer {
+    let (parts, body) = response.into_parts();
+    let status_code = i64::from(parts.status.as_u16());
+    let body = Some(Body::Text(body));
+    if rest_api {
+        let mut answer = ApiGatewayProxyResponse::default();
+        answer.status_code = status_code;
+        // Headers only once: API Gateway merges `headers` and `multiValueHeaders`.
+        answer.multi_value_headers = parts.headers;
+        answer.body = body;
+        Answer::RestApi(answer)
+    } else {
+        let mut answer = ApiGatewayV2httpResponse::default();
+        answer.status_code = status_code;
+        answer.headers = parts.headers;
+        answer.body = body;
+        Answer::HttpApi(answer)
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! send (REST payload v1, HTTP API payload v2, function URL), in memory, over fake ports.
 
 use base64::Engine;
-use lambda_http::{Body, Context, Request, RequestExt};
+use lambda_http::{Context, LambdaEvent};
 use qpr_webhooks::contract::signature::SigningKey;
 use qpr_webhooks::receiver::config::ReceiverConfig;
 use qpr_webhooks::receiver::handler::Receiver;
@@ -27,9 +27,7 @@ async fn receiver() -> (Receiver<MemorySecrets, MemoryQueue>, MemoryQueue) {
     let queue = MemoryQueue::default()
         .with_queue(SCANS, 262_144)
         .with_queue(UNROUTED, 262_144);
-    let receiver = Receiver::start(&config, MemorySecrets::holding(&[SECRET]), queue.clone())
-        .await
-        .unwrap();
+    let receiver = Receiver::start(&config, MemorySecrets::holding(&[SECRET]), queue.clone()).await;
     (receiver, queue)
 }
 
@@ -150,16 +148,44 @@ fn function_url(method: &str, headers: &[(&str, &str)], body: &[u8], base64: boo
     )
 }
 
-fn request(event: Value) -> Request {
-    let mut context = Context::default();
-    context.request_id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into();
-    lambda_http::request::from_str(&event.to_string())
-        .expect("lambda_http parses the event")
-        .with_lambda_context(context)
+/// The answer as the event's source reads it: status, headers (one value each, whichever of
+/// `headers` and `multiValueHeaders` holds them) and body.
+struct Reply {
+    status: u64,
+    headers: std::collections::HashMap<String, String>,
+    body: String,
 }
 
-fn body_json(body: &Body) -> Value {
-    serde_json::from_slice(body.as_ref()).unwrap()
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// Invokes the receiver with `event` as the runtime would hand it over.
+async fn invoke(receiver: &Receiver<MemorySecrets, MemoryQueue>, event: Value) -> Reply {
+    let mut context = Context::default();
+    context.request_id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into();
+    let payload = serde_json::from_value(event).expect("the event deserialises");
+    let answer =
+        serde_json::to_value(answer(receiver, LambdaEvent::new(payload, context)).await).unwrap();
+    let mut headers = std::collections::HashMap::new();
+    for (name, value) in answer["headers"].as_object().into_iter().flatten() {
+        headers.insert(name.to_lowercase(), value.as_str().unwrap().to_string());
+    }
+    for (name, values) in answer["multiValueHeaders"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        headers.insert(name.to_lowercase(), values[0].as_str().unwrap().to_string());
+    }
+    assert_ne!(answer["isBase64Encoded"], true);
+    Reply {
+        status: answer["statusCode"].as_u64().unwrap(),
+        headers,
+        body: answer["body"].as_str().unwrap_or_default().to_string(),
+    }
 }
 
 type EventShape = fn(&str, &[(&str, &str)], &[u8], bool) -> Value;
@@ -179,14 +205,11 @@ async fn every_event_shape_delivers_a_signed_webhook_byte_for_byte() {
                 ("content-type", "application/json"),
                 ("x-3qpr-signature", sig.as_str()),
             ];
-            let response = answer(
-                &receiver,
-                request(event("POST", &headers, SCAN.as_bytes(), base64)),
-            )
-            .await;
-            assert_eq!(response.status(), 200, "{shape} base64={base64}");
+            let response =
+                invoke(&receiver, event("POST", &headers, SCAN.as_bytes(), base64)).await;
+            assert_eq!(response.status, 200, "{shape} base64={base64}");
             assert_eq!(
-                body_json(response.body()),
+                response.json(),
                 json!({"id": "evt_01HXYZ", "status": "queued"})
             );
             let sent = queue.sent();
@@ -212,12 +235,8 @@ async fn a_base64_body_is_verified_on_its_decoded_bytes() {
             ("content-type", "application/octet-stream"),
             ("x-3qpr-signature", sig.as_str()),
         ];
-        let response = answer(
-            &receiver,
-            request(event("POST", &headers, body.as_bytes(), true)),
-        )
-        .await;
-        assert_eq!(response.status(), 200, "{shape}");
+        let response = invoke(&receiver, event("POST", &headers, body.as_bytes(), true)).await;
+        assert_eq!(response.status, 200, "{shape}");
         assert_eq!(queue.sent()[0].body, body, "{shape}");
     }
 }
@@ -229,12 +248,8 @@ async fn the_signature_header_is_found_in_any_case() {
         for (shape, event) in SHAPES {
             let (receiver, _queue) = receiver().await;
             let headers = [(name, sig.as_str())];
-            let response = answer(
-                &receiver,
-                request(event("POST", &headers, SCAN.as_bytes(), false)),
-            )
-            .await;
-            assert_eq!(response.status(), 200, "{shape} {name}");
+            let response = invoke(&receiver, event("POST", &headers, SCAN.as_bytes(), false)).await;
+            assert_eq!(response.status, 200, "{shape} {name}");
         }
     }
 }
@@ -247,27 +262,20 @@ async fn refusals_keep_their_status_through_every_event_shape() {
         let (receiver, queue) = receiver().await;
         let signed = [("x-3qpr-signature", sig.as_str())];
 
-        let response = answer(
+        let response = invoke(&receiver, event("POST", &[], SCAN.as_bytes(), false)).await;
+        assert_eq!(response.status, 400, "{shape}: unsigned");
+        assert_eq!(response.json(), json!({"error": "invalid signature"}));
+
+        let response = invoke(
             &receiver,
-            request(event("POST", &[], SCAN.as_bytes(), false)),
+            event("POST", &signed, tampered.as_bytes(), false),
         )
         .await;
-        assert_eq!(response.status(), 400, "{shape}: unsigned");
-        assert_eq!(
-            body_json(response.body()),
-            json!({"error": "invalid signature"})
-        );
+        assert_eq!(response.status, 400, "{shape}: tampered");
 
-        let response = answer(
-            &receiver,
-            request(event("POST", &signed, tampered.as_bytes(), false)),
-        )
-        .await;
-        assert_eq!(response.status(), 400, "{shape}: tampered");
-
-        let response = answer(&receiver, request(event("GET", &signed, b"", false))).await;
-        assert_eq!(response.status(), 405, "{shape}: GET");
-        assert_eq!(response.headers()["allow"], "POST");
+        let response = invoke(&receiver, event("GET", &signed, b"", false)).await;
+        assert_eq!(response.status, 405, "{shape}: GET");
+        assert_eq!(response.headers["allow"], "POST");
 
         assert!(queue.sent().is_empty(), "{shape}");
     }
@@ -279,30 +287,83 @@ async fn a_queue_outage_is_503_with_retry_after_through_lambda_http() {
     queue.set_failing(true);
     let sig = signature(SCAN.as_bytes());
     let headers = [("x-3qpr-signature", sig.as_str())];
-    let response = answer(
-        &receiver,
-        request(api_v2("POST", &headers, SCAN.as_bytes(), false)),
-    )
-    .await;
-    assert_eq!(response.status(), 503);
-    assert_eq!(response.headers()["retry-after"], "5");
+    let response = invoke(&receiver, api_v2("POST", &headers, SCAN.as_bytes(), false)).await;
+    assert_eq!(response.status, 503);
+    assert_eq!(response.headers["retry-after"], "5");
 }
 
-#[test]
-fn the_fixtures_are_read_as_the_event_sources_they_stand_for() {
-    use lambda_http::request::RequestContext;
-    let v1 = request(rest_v1("POST", &[], b"{}", false));
-    assert!(matches!(
-        v1.request_context_ref(),
-        Some(RequestContext::ApiGatewayV1(_))
-    ));
-    for event in [
-        api_v2("POST", &[], b"{}", false),
-        function_url("POST", &[], b"{}", false),
-    ] {
-        assert!(matches!(
-            request(event).request_context_ref(),
-            Some(RequestContext::ApiGatewayV2(_))
-        ));
+#[tokio::test]
+async fn each_event_source_gets_its_own_answer_shape() {
+    let (receiver, _queue) = receiver().await;
+    let rest = serde_json::to_value(
+        answer(
+            &receiver,
+            LambdaEvent::new(
+                serde_json::from_value(rest_v1("GET", &[], b"", false)).unwrap(),
+                Context::default(),
+            ),
+        )
+        .await,
+    )
+    .unwrap();
+    // REST APIs merge `headers` into `multiValueHeaders`: each header must be in one only.
+    assert_eq!(rest["multiValueHeaders"]["allow"], json!(["POST"]));
+    assert_eq!(rest["headers"], json!({}));
+    let http = serde_json::to_value(
+        answer(
+            &receiver,
+            LambdaEvent::new(
+                serde_json::from_value(api_v2("GET", &[], b"", false)).unwrap(),
+                Context::default(),
+            ),
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(http["headers"]["allow"], "POST");
+    assert_eq!(http["statusCode"], 405);
+}
+
+#[tokio::test]
+async fn a_body_marked_base64_that_is_not_is_400_not_a_crash() {
+    for (shape, event) in SHAPES {
+        let (receiver, queue) = receiver().await;
+        let mut malformed = event("POST", &[], b"x", true);
+        malformed["body"] = json!("not base64 at all!");
+        let response = invoke(&receiver, malformed).await;
+        assert_eq!(response.status, 400, "{shape}");
+        assert!(
+            response.body.contains("base64"),
+            "{shape}: {}",
+            response.body
+        );
+        assert!(queue.sent().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_host_or_path_no_uri_can_hold_does_not_stop_a_signed_webhook() {
+    let sig = signature(SCAN.as_bytes());
+    for (shape, event) in SHAPES {
+        let (receiver, queue) = receiver().await;
+        let mut odd = event(
+            "POST",
+            &[
+                ("x-3qpr-signature", sig.as_str()),
+                ("host", "exa mple.com:x"),
+            ],
+            SCAN.as_bytes(),
+            false,
+        );
+        let path_field = if odd.get("httpMethod").is_some() {
+            "path"
+        } else {
+            "rawPath"
+        };
+        odd[path_field] = json!("/web hooks/\u{7f}");
+
+        let response = invoke(&receiver, odd).await;
+        assert_eq!(response.status, 200, "{shape}: {}", response.body);
+        assert_eq!(queue.sent().len(), 1);
     }
 }

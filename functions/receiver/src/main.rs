@@ -1,9 +1,11 @@
 //! The receiver function: configuration from the environment, one SDK configuration and its
-//! clients, the shared handler, then the lambda_http runtime.
+//! clients, the shared handler, then the Lambda runtime.
 
 mod lambda;
 
-use lambda_http::{run, service_fn, tracing, Error};
+use lambda_http::lambda_runtime::{self, service_fn, Error, LambdaEvent};
+use lambda_http::request::LambdaRequest;
+use lambda_http::tracing;
 use qpr_webhooks::receiver::config::ReceiverConfig;
 use qpr_webhooks::receiver::handler::Receiver;
 use qpr_webhooks_aws::{sdk_config, SecretsManagerSource, SqsQueue};
@@ -12,6 +14,7 @@ use qpr_webhooks_aws::{sdk_config, SecretsManagerSource, SqsQueue};
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
 
+    // Only a configuration error fails init; AWS being unreachable does not (see Receiver).
     let config = ReceiverConfig::from_env(|name| std::env::var(name).ok()).inspect_err(
         |error| tracing::error!(error = %error, "receiver configuration is invalid"),
     )?;
@@ -21,14 +24,20 @@ async fn main() -> Result<(), Error> {
         config.secret_id.clone(),
     );
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws));
-    let receiver = Receiver::start(&config, secrets, queue)
-        .await
-        .inspect_err(|error| tracing::error!(error = %error, "receiver cannot start"))?;
-    tracing::info!(queues = config.routes.queue_urls().len(), "receiver ready");
+    let receiver = Receiver::start(&config, secrets, queue).await;
+    let (keys_loaded, queues_loaded) = receiver.is_ready();
+    tracing::info!(
+        queues = config.routes.queue_urls().len(),
+        keys_loaded,
+        queues_loaded,
+        "receiver ready"
+    );
 
     let receiver = &receiver;
-    run(service_fn(move |request| async move {
-        Ok::<_, std::convert::Infallible>(lambda::answer(receiver, request).await)
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<LambdaRequest>| async move {
+            Ok::<_, std::convert::Infallible>(lambda::answer(receiver, event).await)
+        },
+    ))
     .await
 }

@@ -40,19 +40,19 @@ impl Queue for SqsQueue {
 
     async fn send(&self, queue_url: &str, message: &OutgoingMessage<'_>) -> Result<(), PortError> {
         let mut attributes = HashMap::new();
-        for (name, value) in message.attributes() {
+        for attribute in &message.attributes {
             let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
+                .data_type(attribute.data_type.as_str())
+                .string_value(attribute.value.as_ref())
                 .build()
                 .map_err(|error| PortError::new("SendMessage", error.to_string()))?;
-            attributes.insert(name.to_string(), value);
+            attributes.insert(attribute.name.to_string(), value);
         }
         let fifo = message.fifo.as_ref();
         self.client
             .send_message()
             .queue_url(queue_url)
-            .message_body(message.body)
+            .message_body(message.body.as_ref())
             .set_message_attributes(Some(attributes))
             .set_message_deduplication_id(fifo.map(|ids| ids.deduplication_id.clone()))
             .set_message_group_id(fifo.map(|ids| ids.group_id.clone()))

@@ -9,7 +9,15 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+use crate::contract::message::first_character_sqs_refuses;
+
+/// How deep JSON may nest in a usable envelope (`{"data":{...}}` is two levels). The receiver
+/// quarantines deeper bodies instead of queueing them, so no consumer's parser meets one.
+pub const MAX_NESTING: usize = 64;
+
+/// Why a body is not a usable envelope. The messages never quote the body: they reach logs
+/// and the `quarantine_reason` attribute.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
     #[error("body is not UTF-8")]
     NotUtf8,
@@ -17,6 +25,10 @@ pub enum EnvelopeError {
     NotJson(String),
     #[error("body is not a webhook envelope: {0}")]
     NotEnvelope(String),
+    #[error("body nests JSON deeper than {MAX_NESTING} levels")]
+    TooDeep,
+    #[error("{part} holds U+{:04X}, a character SQS does not accept", u32::from(*.character))]
+    Unsendable { part: &'static str, character: char },
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,7 +51,13 @@ impl<'a> Envelope<'a> {
         Self::parse_str(text)
     }
 
+    /// The one parser of the receiver and the consumers: a JSON object no deeper than
+    /// [`MAX_NESTING`], with non-empty string `event` and `id`, all of it characters SQS can
+    /// carry (the body as text, `event` and `id` as attributes).
     pub fn parse_str(text: &'a str) -> Result<Self, EnvelopeError> {
+        if nests_deeper_than(text.as_bytes(), MAX_NESTING) {
+            return Err(EnvelopeError::TooDeep);
+        }
         let envelope: Self =
             serde_json::from_str(text).map_err(|error| match error.classify() {
                 serde_json::error::Category::Data => {
@@ -51,6 +69,15 @@ impl<'a> Envelope<'a> {
             return Err(EnvelopeError::NotEnvelope(
                 "`event` and `id` must not be empty".into(),
             ));
+        }
+        for (part, value) in [
+            ("`event`", &*envelope.event),
+            ("`id`", &*envelope.id),
+            ("body", text),
+        ] {
+            if let Some(character) = first_character_sqs_refuses(value) {
+                return Err(EnvelopeError::Unsendable { part, character });
+            }
         }
         Ok(envelope)
     }
@@ -90,6 +117,37 @@ impl<'a> Envelope<'a> {
             },
         })
     }
+}
+
+/// Whether JSON text opens more than `limit` objects or arrays inside one another (brackets
+/// inside strings do not count). Checked before parsing, so no parser recurses that deep.
+fn nests_deeper_than(text: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in text {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Says what is wrong with a JSON document without quoting it: serde's messages for a value of

@@ -9,14 +9,23 @@ pub const ROUTES_VAR: &str = "EVENT_ROUTES";
 pub const AWS_TIMEOUT_VAR: &str = "AWS_CALL_TIMEOUT_MS";
 pub const RETRY_AFTER_VAR: &str = "RETRY_AFTER_SECONDS";
 pub const REFETCH_INTERVAL_VAR: &str = "SECRET_REFETCH_INTERVAL_SECONDS";
+pub const REFRESH_INTERVAL_VAR: &str = "SECRET_REFRESH_SECONDS";
+/// The function's own timeout, as the template sets it; checked against the call timeout.
+pub const FUNCTION_TIMEOUT_VAR: &str = "FUNCTION_TIMEOUT_SECONDS";
 /// Read by the AWS SDK itself; checked here because the SDK panics on an empty value.
 pub const ENDPOINT_URL_VAR: &str = "AWS_ENDPOINT_URL";
 
-/// Well inside API Gateway's 29 s, and inside the function's own timeout, so a slow AWS call
-/// becomes a 503 the sender retries instead of a gateway timeout.
-const DEFAULT_AWS_TIMEOUT: Duration = Duration::from_millis(5000);
+/// A request makes at most two rounds of AWS calls one after the other (reading the secret or
+/// the queues, then storing the message), each limited to this, so with the template's 10 s
+/// function timeout a slow AWS call becomes a 503 the sender retries, never a timeout.
+const DEFAULT_AWS_TIMEOUT: Duration = Duration::from_millis(3000);
 const DEFAULT_RETRY_AFTER_SECONDS: u64 = 5;
 const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
+/// Rounds of AWS calls a request can make one after the other.
+const SEQUENTIAL_CALLS: u32 = 2;
+/// Time kept at the end of each invocation to hand the answer back.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -35,6 +44,12 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+    #[error("{AWS_TIMEOUT_VAR}={call_ms} cannot fit the function's {function_seconds} s timeout ({FUNCTION_TIMEOUT_VAR}): a request makes two rounds of AWS calls and keeps {margin_ms} ms to answer, so lower {AWS_TIMEOUT_VAR} to at most {fits_ms} or raise the timeout", margin_ms = ANSWER_MARGIN.as_millis())]
+    CallTimeoutTooLong {
+        call_ms: u128,
+        function_seconds: u64,
+        fits_ms: u128,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +60,7 @@ pub struct ReceiverConfig {
     pub aws_timeout: Duration,
     pub retry_after_seconds: u64,
     pub secret_refetch_interval: Duration,
+    pub secret_refresh_interval: Duration,
 }
 
 impl ReceiverConfig {
@@ -77,16 +93,29 @@ impl ReceiverConfig {
                 })
                 .transpose()
         };
+        let aws_timeout = number(
+            AWS_TIMEOUT_VAR,
+            "of milliseconds from 100 to 25000",
+            100,
+            25_000,
+        )?
+        .map_or(DEFAULT_AWS_TIMEOUT, Duration::from_millis);
+        if let Some(function_seconds) =
+            number(FUNCTION_TIMEOUT_VAR, "of seconds from 1 to 900", 1, 900)?
+        {
+            let available = Duration::from_secs(function_seconds).saturating_sub(ANSWER_MARGIN);
+            if aws_timeout * SEQUENTIAL_CALLS > available {
+                return Err(ConfigError::CallTimeoutTooLong {
+                    call_ms: aws_timeout.as_millis(),
+                    function_seconds,
+                    fits_ms: (available / SEQUENTIAL_CALLS).as_millis(),
+                });
+            }
+        }
         Ok(Self {
             secret_id: secret_id.trim().to_string(),
             routes: Routes::parse(&routes)?,
-            aws_timeout: number(
-                AWS_TIMEOUT_VAR,
-                "of milliseconds from 100 to 25000",
-                100,
-                25_000,
-            )?
-            .map_or(DEFAULT_AWS_TIMEOUT, Duration::from_millis),
+            aws_timeout,
             retry_after_seconds: number(RETRY_AFTER_VAR, "of seconds from 1 to 3600", 1, 3600)?
                 .unwrap_or(DEFAULT_RETRY_AFTER_SECONDS),
             secret_refetch_interval: number(
@@ -96,6 +125,13 @@ impl ReceiverConfig {
                 86_400,
             )?
             .map_or(DEFAULT_REFETCH_INTERVAL, Duration::from_secs),
+            secret_refresh_interval: number(
+                REFRESH_INTERVAL_VAR,
+                "of seconds from 1 to 86400",
+                1,
+                86_400,
+            )?
+            .map_or(DEFAULT_REFRESH_INTERVAL, Duration::from_secs),
         })
     }
 }
@@ -120,9 +156,10 @@ mod tests {
     fn the_two_required_variables_are_enough() {
         let config = config(&[(SECRET_ID_VAR, "3qpr/webhook"), (ROUTES_VAR, ROUTES)]).unwrap();
         assert_eq!(config.secret_id, "3qpr/webhook");
-        assert_eq!(config.aws_timeout, Duration::from_secs(5));
+        assert_eq!(config.aws_timeout, Duration::from_secs(3));
         assert_eq!(config.retry_after_seconds, 5);
         assert_eq!(config.secret_refetch_interval, Duration::from_secs(60));
+        assert_eq!(config.secret_refresh_interval, Duration::from_secs(300));
     }
 
     #[test]
@@ -133,8 +170,11 @@ mod tests {
             (AWS_TIMEOUT_VAR, "1500"),
             (RETRY_AFTER_VAR, "30"),
             (REFETCH_INTERVAL_VAR, "120"),
+            (REFRESH_INTERVAL_VAR, "900"),
+            (FUNCTION_TIMEOUT_VAR, "10"),
         ])
         .unwrap();
+        assert_eq!(config.secret_refresh_interval, Duration::from_secs(900));
         assert_eq!(config.aws_timeout, Duration::from_millis(1500));
         assert_eq!(config.retry_after_seconds, 30);
         assert_eq!(config.secret_refetch_interval, Duration::from_secs(120));
@@ -190,11 +230,40 @@ mod tests {
             (AWS_TIMEOUT_VAR, "60000"),
             (RETRY_AFTER_VAR, "0"),
             (REFETCH_INTERVAL_VAR, "-1"),
+            (REFRESH_INTERVAL_VAR, "0"),
+            (FUNCTION_TIMEOUT_VAR, "ten"),
         ] {
             let error = config(&[(SECRET_ID_VAR, "s"), (ROUTES_VAR, ROUTES), (var, value)])
                 .unwrap_err()
                 .to_string();
             assert!(error.starts_with(var), "{error}");
         }
+    }
+
+    #[test]
+    fn a_call_timeout_that_cannot_fit_the_function_timeout_is_refused() {
+        let error = config(&[
+            (SECRET_ID_VAR, "s"),
+            (ROUTES_VAR, ROUTES),
+            (AWS_TIMEOUT_VAR, "5000"),
+            (FUNCTION_TIMEOUT_VAR, "10"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::CallTimeoutTooLong {
+                call_ms: 5000,
+                function_seconds: 10,
+                fits_ms: 4750
+            }
+        );
+        assert!(error.to_string().contains("at most 4750"), "{error}");
+        assert!(config(&[
+            (SECRET_ID_VAR, "s"),
+            (ROUTES_VAR, ROUTES),
+            (AWS_TIMEOUT_VAR, "4750"),
+            (FUNCTION_TIMEOUT_VAR, "10"),
+        ])
+        .is_ok());
     }
 }

@@ -1,18 +1,24 @@
 //! The webhook request handler, generic over the secret source and the queue.
+//!
+//! It starts whatever AWS answers: the keys and the queues' size limits are loaded at start-up
+//! when AWS is there, else by the requests that need them, at a bounded rate, answering 503
+//! with `Retry-After` meanwhile. Every AWS call is limited by the time the invocation has left.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use http::{header, HeaderMap, Method, Response, StatusCode};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
 use tracing::field::Empty;
 use tracing::Instrument;
 
-use crate::contract::envelope::{Envelope, EnvelopeError};
-use crate::contract::message::{first_character_sqs_refuses, OutgoingMessage, ATTRIBUTE_ALLOWANCE};
+use crate::contract::envelope::Envelope;
+use crate::contract::message::{OutgoingMessage, ATTRIBUTE_ALLOWANCE};
 use crate::contract::signature::{Signature, SIGNATURE_HEADER};
 use crate::receiver::config::ReceiverConfig;
-use crate::receiver::keys::{KeysError, VerifyingKeys};
+use crate::receiver::keys::{KeySettings, KeysError, VerifyingKeys};
 use crate::receiver::ports::{PortError, Queue, SecretSource};
 use crate::receiver::rejection::Rejection;
 use crate::receiver::routing::{is_fifo_queue, Destination, Routes};
@@ -25,120 +31,158 @@ pub struct Inbound<'a> {
     /// The exact bytes 3QPR sent (base64 already decoded).
     pub body: &'a [u8],
     pub request_id: &'a str,
+    /// When the answer must be ready: the invocation's deadline less the time to hand it back.
+    pub deadline: Instant,
 }
 
-/// Why the receiver could not start; each says what to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("cannot load the webhook signing secret: {0}")]
-    Secret(#[from] KeysError),
-    #[error("cannot use queue {url}: {source}")]
-    Queue { url: String, source: PortError },
+/// What happened to a request the receiver accepted.
+#[derive(Debug)]
+enum Accepted {
+    Queued {
+        event_id: String,
+    },
+    /// Verified, but not a usable envelope: kept on the `*` route's queue.
+    Quarantined {
+        event_id: Option<String>,
+    },
 }
 
 pub struct Receiver<S, Q> {
     keys: VerifyingKeys<S>,
     queue: Q,
+    routes: Routes<String>,
+    destinations: Destinations,
+    retry_after: Duration,
+}
+
+/// The routes resolved to their queues' size limits, loaded once, retried at a bounded rate.
+struct Destinations {
+    resolved: OnceCell<Resolved>,
+    last_failure: std::sync::Mutex<Option<(Instant, PortError)>>,
+    retry_interval: Duration,
+}
+
+struct Resolved {
     routes: Routes<Destination>,
     /// Larger bodies are refused before any HMAC work: no routed queue could take them.
     body_limit: usize,
-    retry_after_seconds: u64,
 }
 
 impl<S: SecretSource, Q: Queue> Receiver<S, Q> {
-    /// Fetches the secrets and asks every routed queue for its size limit: a missing queue or
-    /// secret fails start-up instead of the first webhook.
-    /// All of these calls run at once, so start-up waits for the slowest, not their sum.
-    pub async fn start(config: &ReceiverConfig, secrets: S, queue: Q) -> Result<Self, StartError> {
-        let routes = config.routes.try_resolve(|url| {
-            let queue = &queue;
-            async move {
-                match queue.max_message_size(url).await {
-                    Ok(max_message_size) => Ok(Destination {
-                        url: url.clone(),
-                        max_message_size,
-                        fifo: is_fifo_queue(url),
-                    }),
-                    Err(source) => Err(StartError::Queue {
-                        url: url.clone(),
-                        source,
-                    }),
-                }
-            }
-        });
-        let (keys, routes) = tokio::join!(
-            VerifyingKeys::load(secrets, config.secret_refetch_interval),
-            routes
-        );
-        let keys = keys?;
-        let routes = routes?;
-        let smallest = routes
-            .queues()
-            .iter()
-            .map(|destination| destination.max_message_size)
-            .min()
-            .unwrap_or(0);
-        Ok(Self {
-            keys,
+    /// A receiver for `config`, with the keys and the queues' size limits loaded at once if AWS
+    /// answers within the call timeout. It starts either way: what could not be loaded is
+    /// loaded by the first requests that need it.
+    pub async fn start(config: &ReceiverConfig, secrets: S, queue: Q) -> Self {
+        let retry_after = Duration::from_secs(config.retry_after_seconds);
+        let receiver = Self {
+            keys: VerifyingKeys::new(
+                secrets,
+                config.secret_id.clone(),
+                KeySettings {
+                    refresh_interval: config.secret_refresh_interval,
+                    refetch_interval: config.secret_refetch_interval,
+                    retry_interval: retry_after,
+                },
+            ),
             queue,
-            routes,
-            body_limit: smallest.saturating_sub(ATTRIBUTE_ALLOWANCE),
-            retry_after_seconds: config.retry_after_seconds,
-        })
+            routes: config.routes.clone(),
+            destinations: Destinations {
+                resolved: OnceCell::new(),
+                last_failure: std::sync::Mutex::new(None),
+                retry_interval: retry_after,
+            },
+            retry_after,
+        };
+        let deadline = Instant::now() + config.aws_timeout;
+        let (_, destinations) = tokio::join!(
+            receiver.keys.load(deadline),
+            receiver.destinations(deadline)
+        );
+        if let Err(error) = destinations {
+            tracing::warn!(error = %error, "cannot load the queues yet; requests will retry");
+        }
+        receiver
+    }
+
+    /// Whether the keys and the queues are loaded (else requests load them first).
+    pub fn is_ready(&self) -> (bool, bool) {
+        (
+            self.keys.is_ready(),
+            self.destinations.resolved.initialized(),
+        )
     }
 
     /// Handles one request and writes its one log line: a `webhook` span whose fields are
     /// recorded as they become known, closed by one event. Never fails: every outcome is an
     /// answer.
     pub async fn handle(&self, request: Inbound<'_>) -> Response<String> {
-        let started = Instant::now();
+        let span = request_span(&request);
+        let arrived = Instant::now();
+        let result = self
+            .process(request, arrived)
+            .instrument(span.clone())
+            .await;
+        span.record(
+            "duration_us",
+            u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX),
+        );
+        match result {
+            Ok(accepted) => {
+                let (outcome, event_id) = match accepted {
+                    Accepted::Queued { event_id } => ("queued", Some(event_id)),
+                    Accepted::Quarantined { event_id } => ("quarantined", event_id),
+                };
+                span.record("outcome", outcome);
+                span.record("status", StatusCode::OK.as_u16());
+                span.in_scope(|| tracing::info!("webhook"));
+                let body = serde_json::json!({ "id": event_id, "status": outcome });
+                json_response(StatusCode::OK, body.to_string())
+            }
+            Err(rejection) => self.reject_in(&span, &rejection),
+        }
+    }
+
+    /// Answers a request that cannot even be handed to [`Self::handle`] (its event was
+    /// malformed), with the same log line.
+    pub fn reject(&self, request_id: &str, rejection: &Rejection) -> Response<String> {
         let span = tracing::info_span!(
             "webhook",
             outcome = Empty,
             status = Empty,
-            event_type = Empty,
-            event_id = Empty,
-            bytes = request.body.len(),
-            duration_us = Empty,
-            request_id = request.request_id,
+            request_id,
             error = Empty,
         );
-        let result = self.process(request).instrument(span.clone()).await;
-        let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        span.record("duration_us", duration_us);
-        let _entered = span.enter();
-        match result {
-            Ok(event_id) => {
-                span.record("outcome", "queued");
-                span.record("status", StatusCode::OK.as_u16());
-                tracing::info!("webhook");
-                let body = serde_json::json!({ "id": event_id, "status": "queued" });
-                json_response(StatusCode::OK, body.to_string())
-            }
-            Err(rejection) => {
-                let status = rejection.status();
-                span.record("outcome", rejection.outcome());
-                span.record("status", status.as_u16());
-                span.record("error", tracing::field::display(&rejection));
-                if status.is_server_error() {
-                    tracing::warn!("webhook");
-                } else {
-                    tracing::info!("webhook");
-                }
-                self.rejection_response(&rejection)
-            }
-        }
+        self.reject_in(&span, rejection)
     }
 
-    /// Verifies, parses, routes and queues one request; the queued event's id on success.
-    async fn process(&self, request: Inbound<'_>) -> Result<String, Rejection> {
+    fn reject_in(&self, span: &tracing::Span, rejection: &Rejection) -> Response<String> {
+        let status = rejection.status();
+        span.record("outcome", rejection.outcome());
+        span.record("status", status.as_u16());
+        span.record("error", tracing::field::display(rejection));
+        span.in_scope(|| {
+            if status.is_server_error() {
+                tracing::warn!("webhook");
+            } else {
+                tracing::info!("webhook");
+            }
+        });
+        self.rejection_response(rejection)
+    }
+
+    /// Verifies, parses, routes and queues one request.
+    async fn process(&self, request: Inbound<'_>, arrived: Instant) -> Result<Accepted, Rejection> {
         if request.method != Method::POST {
             return Err(Rejection::MethodNotAllowed(request.method.clone()));
         }
-        if request.body.len() > self.body_limit {
+        let resolved = self
+            .destinations(request.deadline)
+            .await
+            .map_err(Rejection::QueuesUnavailable)?;
+        if request.body.len() > resolved.body_limit {
             return Err(Rejection::TooLarge {
                 size: request.body.len(),
-                limit: self.body_limit,
+                limit: resolved.body_limit,
             });
         }
         let signature = Signature::from_header_values(
@@ -148,59 +192,156 @@ impl<S: SecretSource, Q: Queue> Receiver<S, Q> {
                 .iter()
                 .map(|value| value.as_bytes()),
         )?;
-        if !self.keys.verify(request.body, &signature).await? {
-            return Err(Rejection::SignatureMismatch);
-        }
+        self.keys
+            .verify(request.body, &signature, arrived, request.deadline)
+            .await?;
 
-        // From here on the body is known to come from 3QPR.
-        let body = std::str::from_utf8(request.body).map_err(|_| EnvelopeError::NotUtf8)?;
-        let envelope = Envelope::parse_str(body)?;
-        let span = tracing::Span::current();
-        span.record("event_type", &*envelope.event);
-        span.record("event_id", &*envelope.id);
-        if let Some(refused) = first_character_sqs_refuses(body) {
-            return Err(Rejection::UnsendableCharacter(refused));
-        }
-
-        let destination = self.routes.queue_for(&envelope.event);
+        // From here on the body is known to come from 3QPR: it is kept whatever it holds.
         let received_at = OffsetDateTime::now_utc()
             .format(&Rfc3339)
             .unwrap_or_default();
-        let message = OutgoingMessage::for_event(
-            body,
-            &envelope,
-            destination.fifo,
-            received_at,
-            request.request_id,
-        );
+        let span = tracing::Span::current();
+        let parsed = std::str::from_utf8(request.body)
+            .map_err(|_| crate::contract::envelope::EnvelopeError::NotUtf8)
+            .and_then(|text| Envelope::parse_str(text).map(|envelope| (text, envelope)));
+        let (destination, message, accepted) = match &parsed {
+            Ok((text, envelope)) => {
+                span.record("event_type", &*envelope.event);
+                span.record("event_id", &*envelope.id);
+                let destination = resolved.routes.queue_for(&envelope.event);
+                let message = OutgoingMessage::for_event(
+                    text,
+                    envelope,
+                    destination.fifo,
+                    received_at,
+                    request.request_id,
+                );
+                let accepted = Accepted::Queued {
+                    event_id: envelope.id.to_string(),
+                };
+                (destination, message, accepted)
+            }
+            Err(reason) => {
+                span.record("quarantine_reason", tracing::field::display(reason));
+                let destination = resolved.routes.catch_all();
+                let message = OutgoingMessage::quarantined(
+                    request.body,
+                    reason,
+                    destination.fifo,
+                    received_at,
+                    request.request_id,
+                );
+                (
+                    destination,
+                    message,
+                    Accepted::Quarantined { event_id: None },
+                )
+            }
+        };
         if message.size() > destination.max_message_size {
             return Err(Rejection::TooLarge {
                 size: message.size(),
                 limit: destination.max_message_size,
             });
         }
-        self.queue
-            .send(&destination.url, &message)
+        tokio::time::timeout_at(
+            request.deadline,
+            self.queue.send(&destination.url, &message),
+        )
+        .await
+        .map_err(|_| Rejection::Deadline("SQS"))?
+        .map_err(Rejection::QueueUnavailable)?;
+        Ok(accepted)
+    }
+
+    /// The resolved routes, loading them first if start-up could not.
+    async fn destinations(&self, deadline: Instant) -> Result<&Resolved, PortError> {
+        let loader = &self.destinations;
+        if let Some(resolved) = loader.resolved.get() {
+            return Ok(resolved);
+        }
+        if let Some((at, error)) = &*lock(&loader.last_failure) {
+            if at.elapsed() < loader.retry_interval {
+                return Err(error.clone());
+            }
+        }
+        let load = loader.resolved.get_or_try_init(|| async {
+            let routes = self
+                .routes
+                .try_resolve(|url| async move {
+                    let max_message_size =
+                        self.queue.max_message_size(url).await.map_err(|error| {
+                            PortError::new(error.operation, format!("{url}: {}", error.detail))
+                        })?;
+                    Ok::<_, PortError>(Destination {
+                        url: url.clone(),
+                        max_message_size,
+                        fifo: is_fifo_queue(url),
+                    })
+                })
+                .await?;
+            let smallest = routes
+                .queues()
+                .iter()
+                .map(|destination| destination.max_message_size)
+                .min()
+                .unwrap_or(0);
+            Ok(Resolved {
+                routes,
+                body_limit: smallest.saturating_sub(ATTRIBUTE_ALLOWANCE),
+            })
+        });
+        let result = tokio::time::timeout_at(deadline, load)
             .await
-            .map_err(Rejection::QueueUnavailable)?;
-        Ok(envelope.id.into_owned())
+            .unwrap_or_else(|_| {
+                Err(PortError::new(
+                    "GetQueueAttributes",
+                    "no time left in the invocation",
+                ))
+            });
+        if let Err(error) = &result {
+            *lock(&loader.last_failure) = Some((Instant::now(), error.clone()));
+        }
+        result
     }
 
     fn rejection_response(&self, rejection: &Rejection) -> Response<String> {
         let body = serde_json::json!({ "error": rejection.public_message() }).to_string();
         let mut response = json_response(rejection.status(), body);
         let headers = response.headers_mut();
-        match rejection {
-            Rejection::MethodNotAllowed(_) => {
-                headers.insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-            }
-            Rejection::SecretUnavailable(_) | Rejection::QueueUnavailable(_) => {
-                headers.insert(header::RETRY_AFTER, self.retry_after_seconds.into());
-            }
-            _ => {}
+        if matches!(rejection, Rejection::MethodNotAllowed(_)) {
+            headers.insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        }
+        if rejection.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let wait = match rejection {
+                Rejection::Keys(KeysError::Unconfirmed(wait)) => (*wait).max(self.retry_after),
+                _ => self.retry_after,
+            };
+            // Whole seconds, rounded up, as Retry-After takes them.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, seconds.into());
         }
         response
     }
+}
+
+fn request_span(request: &Inbound<'_>) -> tracing::Span {
+    tracing::info_span!(
+        "webhook",
+        outcome = Empty,
+        status = Empty,
+        event_type = Empty,
+        event_id = Empty,
+        bytes = request.body.len(),
+        duration_us = Empty,
+        request_id = request.request_id,
+        quarantine_reason = Empty,
+        error = Empty,
+    )
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 fn json_response(status: StatusCode, body: String) -> Response<String> {

@@ -1,8 +1,10 @@
+use base64::Engine;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::*;
 use crate::contract::signature::SigningKey;
 use crate::testing::{CapturedLogs, MemoryQueue, MemorySecrets};
+use tokio::time::Instant;
 
 const SECRET: &str = "whsec_AbCdEfGhIjKlMnOpQrStUv";
 const SCANS: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/scans";
@@ -34,9 +36,7 @@ async fn setup_with_limits(scans_limit: usize, unrouted_limit: usize) -> Setup {
         .with_queue(SCANS, scans_limit)
         .with_queue(ACCOUNT, QUEUE_LIMIT)
         .with_queue(UNROUTED, unrouted_limit);
-    let receiver = Receiver::start(&config, secrets.clone(), queue.clone())
-        .await
-        .unwrap();
+    let receiver = Receiver::start(&config, secrets.clone(), queue.clone()).await;
     Setup {
         receiver,
         secrets,
@@ -59,8 +59,13 @@ async fn post(setup: &Setup, headers: &HeaderMap, body: &[u8]) -> Response<Strin
             headers,
             body,
             request_id: "req-1",
+            deadline: in_a_while(),
         })
         .await
+}
+
+fn in_a_while() -> Instant {
+    Instant::now() + std::time::Duration::from_secs(30)
 }
 
 fn json(response: &Response<String>) -> serde_json::Value {
@@ -133,7 +138,6 @@ async fn fifo_routes_group_by_the_qpr_code_when_the_event_has_one() {
 
 #[tokio::test]
 async fn signature_failures_are_400_and_queue_nothing() {
-    let setup = setup().await;
     let body = SCAN.as_bytes();
     let mut repeated = signed_headers(SECRET, body);
     let value = repeated["x-3qpr-signature"].clone();
@@ -153,7 +157,10 @@ async fn signature_failures_are_400_and_queue_nothing() {
             tampered.as_bytes(),
         ),
     ];
+    // Each on a fresh instance: a mismatch re-reads the secret, and the next mismatch within
+    // the re-read interval is a 503 (see below).
     for (case, headers, body) in cases {
+        let setup = setup().await;
         let response = post(&setup, &headers, body).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
         assert_eq!(
@@ -161,36 +168,83 @@ async fn signature_failures_are_400_and_queue_nothing() {
             serde_json::json!({"error": "invalid signature"}),
             "{case}"
         );
+        assert!(setup.queue.sent().is_empty());
     }
+}
+
+#[tokio::test]
+async fn a_mismatch_soon_after_a_reread_is_503_until_the_secret_can_be_read_again() {
+    let setup = setup().await;
+    let body = SCAN.as_bytes();
+    let forged = signed_headers("whsec_forged", body);
+    assert_eq!(
+        post(&setup, &forged, body).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let response = post(&setup, &forged, body).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((55..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(setup.secrets.fetches(), 2);
     assert!(setup.queue.sent().is_empty());
 }
 
 #[tokio::test]
-async fn signed_bodies_that_are_not_envelopes_are_400_saying_which() {
+async fn signed_bodies_that_are_not_usable_envelopes_are_kept_in_quarantine() {
     let setup = setup().await;
-    let cases: [(&[u8], &str); 4] = [
-        (b"\xff\xfe not utf-8", "not UTF-8"),
-        (b"scan.created", "not JSON"),
-        (br#"{"id":"evt_1"}"#, "`event`"),
-        (br#"{"event":"scan.created"}"#, "`id`"),
+    let deep = format!(
+        r#"{{"event":"scan.created","id":"e","data":{}{}}}"#,
+        "[".repeat(80),
+        "]".repeat(80)
+    );
+    let control_id = r#"{"event":"scan.created","id":"evt_\u0001","data":{}}"#;
+    let cases: [(&[u8], &str, Option<&str>); 7] = [
+        (b"\xff\xfe not utf-8", "not UTF-8", Some("base64")),
+        (b"scan.created", "not JSON", None),
+        (br#"{"id":"evt_1"}"#, "`event`", None),
+        (br#"{"event":"scan.created"}"#, "`id`", None),
+        (deep.as_bytes(), "deeper than 64", None),
+        (control_id.as_bytes(), "`id` holds U+0001", None),
+        (
+            "{\"event\":\"scan.created\",\"id\":\"e\",\"data\":{\"x\":\"\u{FFFF}\"}}".as_bytes(),
+            "body holds U+FFFF",
+            Some("base64"),
+        ),
     ];
-    for (body, says) in cases {
+    for (body, says, encoding) in cases {
         let response = post(&setup, &signed_headers(SECRET, body), body).await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        let error = json(&response)["error"].as_str().unwrap().to_string();
-        assert!(error.contains(says), "{error:?} should say {says:?}");
+        assert_eq!(response.status(), StatusCode::OK, "{says}");
+        assert_eq!(json(&response)["status"], "quarantined", "{says}");
+        let sent = setup.queue.sent().pop().unwrap();
+        assert_eq!(sent.queue_url, UNROUTED, "{says}");
+        let reason = &sent.attributes["quarantine_reason"];
+        assert!(reason.contains(says), "{reason:?} should say {says:?}");
+        assert_eq!(
+            sent.attributes.get("body_encoding").map(String::as_str),
+            encoding
+        );
+        let kept = match encoding {
+            Some(_) => base64::engine::general_purpose::STANDARD
+                .decode(&sent.body)
+                .unwrap(),
+            None => sent.body.into_bytes(),
+        };
+        assert_eq!(kept, body, "{says}: byte for byte");
     }
-    assert!(setup.queue.sent().is_empty());
+    assert_eq!(setup.queue.sent().len(), 7);
 }
 
 #[tokio::test]
-async fn a_body_with_a_character_sqs_refuses_is_400() {
+async fn unsigned_bodies_that_are_not_envelopes_are_refused_not_kept() {
     let setup = setup().await;
-    let body = "{\"event\":\"scan.created\",\"id\":\"e\",\"data\":{\"x\":\"\u{FFFF}\"}}";
     let response = post(
         &setup,
-        &signed_headers(SECRET, body.as_bytes()),
-        body.as_bytes(),
+        &signed_headers("whsec_other", b"scan.created"),
+        b"scan.created",
     )
     .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -243,6 +297,7 @@ async fn methods_other_than_post_are_405() {
                 headers: &signed_headers(SECRET, b""),
                 body: b"",
                 request_id: "r",
+                deadline: in_a_while(),
             })
             .await;
         assert_eq!(
@@ -301,22 +356,30 @@ async fn a_rotated_secret_is_accepted_at_once_and_the_previous_one_still_is() {
 }
 
 #[tokio::test]
-async fn start_up_fails_naming_a_missing_queue() {
+async fn a_missing_queue_is_503_with_a_log_line_naming_it() {
     let config = ReceiverConfig::from_env(|name| match name {
         "WEBHOOK_SECRET_ID" => Some("s".into()),
         "EVENT_ROUTES" => Some(format!(r#"{{"*":"{UNROUTED}"}}"#)),
         _ => None,
     })
     .unwrap();
-    let error = Receiver::start(
-        &config,
-        MemorySecrets::holding(&[SECRET]),
-        MemoryQueue::default(),
-    )
-    .await
-    .err()
-    .unwrap();
-    assert!(error.to_string().contains(UNROUTED), "{error}");
+    let (captured, _guard) = CapturedLogs::start();
+    let queue = MemoryQueue::default();
+    let receiver = Receiver::start(&config, MemorySecrets::holding(&[SECRET]), queue.clone()).await;
+    assert_eq!(receiver.is_ready(), (true, false));
+    assert!(captured.text().contains(UNROUTED), "{}", captured.text());
+    let body = SCAN.as_bytes();
+    let response = receiver
+        .handle(Inbound {
+            method: &Method::POST,
+            headers: &signed_headers(SECRET, body),
+            body,
+            request_id: "r",
+            deadline: in_a_while(),
+        })
+        .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "5");
 }
 
 #[tokio::test]
@@ -369,4 +432,108 @@ async fn each_request_logs_one_line_without_secret_signature_or_body() {
             "log holds body part {body_part}"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_aws_down_at_start_up_it_starts_answers_503_and_recovers_at_a_bounded_rate() {
+    let routes = format!(r#"{{"scan.*":"{SCANS}","*":"{UNROUTED}"}}"#);
+    let config = ReceiverConfig::from_env(|name| match name {
+        "WEBHOOK_SECRET_ID" => Some("3qpr/webhook".into()),
+        "EVENT_ROUTES" => Some(routes.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let secrets = MemorySecrets::holding(&[SECRET]);
+    let queue = MemoryQueue::default()
+        .with_queue(SCANS, QUEUE_LIMIT)
+        .with_queue(UNROUTED, QUEUE_LIMIT);
+    secrets.set_failing(true);
+    queue.set_failing(true);
+    let receiver = Receiver::start(&config, secrets.clone(), queue.clone()).await;
+    assert_eq!(receiver.is_ready(), (false, false));
+    let setup = Setup {
+        receiver,
+        secrets: secrets.clone(),
+        queue: queue.clone(),
+    };
+    let body = SCAN.as_bytes();
+    let headers = signed_headers(SECRET, body);
+    for _ in 0..3 {
+        let response = post(&setup, &headers, body).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "5");
+    }
+    assert_eq!(secrets.fetches(), 1, "no read before the retry interval");
+
+    secrets.set_failing(false);
+    queue.set_failing(false);
+    tokio::time::advance(std::time::Duration::from_secs(5)).await;
+    let response = post(&setup, &headers, body).await;
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.body());
+    assert_eq!(setup.receiver.is_ready(), (true, true));
+    assert_eq!(queue.sent().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_slower_than_the_invocation_has_left_is_503_before_the_deadline() {
+    let setup = setup().await;
+    setup.queue.set_delay(std::time::Duration::from_secs(60));
+    let body = SCAN.as_bytes();
+    let deadline = Instant::now() + std::time::Duration::from_secs(2);
+    let response = setup
+        .receiver
+        .handle(Inbound {
+            method: &Method::POST,
+            headers: &signed_headers(SECRET, body),
+            body,
+            request_id: "r",
+            deadline,
+        })
+        .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(Instant::now() <= deadline);
+}
+
+#[tokio::test]
+async fn a_placeholder_secret_verifies_nothing_and_is_503_with_one_error_naming_it() {
+    let (captured, _guard) = CapturedLogs::start();
+    let setup = setup().await;
+    let placeholder = "GeneratedPlaceholder0123456789ab";
+    setup.secrets.put(&[placeholder]);
+    let fresh = Setup {
+        receiver: Receiver::start(
+            &ReceiverConfig::from_env(|name| match name {
+                "WEBHOOK_SECRET_ID" => Some("arn:aws:secretsmanager:secret:3qpr".into()),
+                "EVENT_ROUTES" => Some(format!(r#"{{"*":"{UNROUTED}"}}"#)),
+                _ => None,
+            })
+            .unwrap(),
+            setup.secrets.clone(),
+            setup.queue.clone(),
+        )
+        .await,
+        secrets: setup.secrets.clone(),
+        queue: setup.queue.clone(),
+    };
+    let body = SCAN.as_bytes();
+    for _ in 0..3 {
+        let response = post(&fresh, &signed_headers(placeholder, body), body).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "5");
+    }
+    assert!(fresh.queue.sent().is_empty());
+    let errors: Vec<_> = captured
+        .lines()
+        .into_iter()
+        .filter(|line| line["level"] == "ERROR")
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let message = errors[0]["fields"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("arn:aws:secretsmanager:secret:3qpr"),
+        "{message}"
+    );
+    assert!(message.contains("put-secret-value"), "{message}");
+    assert!(!captured.text().contains(placeholder));
 }

@@ -1,207 +1,299 @@
-//! The signing secrets of one instance: fetched once at start-up, re-fetched when a signature
-//! does not verify (the secret may have been rotated), at most once per interval.
+//! The signing keys of one instance, and when to read the secret again.
+//!
+//! - The keys are read at start-up, and again whenever they are older than the refresh
+//!   interval, mismatch or not: a version removed from AWSCURRENT/AWSPREVIOUS stops verifying
+//!   within that interval. A failed refresh keeps the last good keys.
+//! - A signature that no key verifies is refused (400) only once it has been checked against
+//!   keys read after the request arrived. Otherwise the secret is read again (it may have been
+//!   rotated): at most once per re-fetch interval, shared by concurrent requests. When that is
+//!   not possible now (the interval is not over, or the secret cannot be read) the answer is a
+//!   503, so 3QPR retries: a fault on our side, or a burst of stray signatures, never turns a
+//!   genuine webhook into a 400.
+//! - A failed read does not count against the re-fetch interval; reads after a failure are
+//!   spaced by the retry interval, so an outage is not hammered.
+//! - Only stored values starting with `whsec_` are keys. With none, nothing verifies, the
+//!   answer is 503, and one error says which secret to fix.
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::contract::signature::{Keyring, Signature};
 use crate::receiver::ports::{PortError, SecretSource};
 
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+/// The prefix of every secret 3QPR issues; other stored values are placeholders.
+pub const SECRET_PREFIX: &str = "whsec_";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeysError {
+    #[error("no key verifies the signature")]
+    Mismatch,
+    #[error("no key verifies the signature, and the secret cannot be read again before {0:?}")]
+    Unconfirmed(Duration),
     #[error(transparent)]
     Unavailable(#[from] PortError),
-    #[error("the webhook secret in Secrets Manager is empty")]
-    Empty,
+    #[error("no version of secret {secret_id} starts with {SECRET_PREFIX}: put the whsec_ value 3QPR returned when the webhook was registered (aws secretsmanager put-secret-value --secret-id {secret_id} --secret-string whsec_...)")]
+    NotConfigured { secret_id: String },
+    #[error("the invocation has no time left to read the secret")]
+    NoTimeLeft,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct KeySettings {
+    /// The keys are read again when older than this, mismatch or not.
+    pub refresh_interval: Duration,
+    /// Least time between two re-reads caused by signature mismatches.
+    pub refetch_interval: Duration,
+    /// Least time between two reads after a failed one.
+    pub retry_interval: Duration,
+}
+
+/// What the last read found.
+#[derive(Debug, Clone)]
+enum Loaded {
+    Never,
+    Keys(Arc<Keyring>),
+    NotConfigured,
+}
+
+#[derive(Debug, Clone)]
+struct Snapshot {
+    loaded: Loaded,
+    /// When the read that produced `loaded` started.
+    read_at: Option<Instant>,
+    /// The last read failed (the loaded keys, if any, are older).
+    failure: Option<PortError>,
+    /// When the last read, successful or not, started.
+    attempted_at: Option<Instant>,
+    /// When the last successful re-read caused by a mismatch started.
+    refetched_at: Option<Instant>,
 }
 
 pub struct VerifyingKeys<S> {
     source: S,
-    keyring: RwLock<Arc<Keyring>>,
-    /// When the last re-fetch started; held across the fetch so that concurrent mismatches
-    /// wait for one re-fetch instead of starting their own.
-    last_refetch: tokio::sync::Mutex<Option<Instant>>,
-    refetch_interval: Duration,
+    secret_id: String,
+    settings: KeySettings,
+    snapshot: RwLock<Snapshot>,
+    /// Held across a read, so concurrent requests share one.
+    reading: tokio::sync::Mutex<()>,
+}
+
+/// Why a read is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    Start,
+    Refresh,
+    Mismatch,
 }
 
 impl<S: SecretSource> VerifyingKeys<S> {
-    /// The start-up fetch; it does not count against the re-fetch interval.
-    pub async fn load(source: S, refetch_interval: Duration) -> Result<Self, KeysError> {
-        let keyring = fetch_keyring(&source).await?;
-        Ok(Self {
+    /// Keys not read yet; [`Self::load`] reads them.
+    pub fn new(source: S, secret_id: impl Into<String>, settings: KeySettings) -> Self {
+        Self {
             source,
-            keyring: RwLock::new(Arc::new(keyring)),
-            last_refetch: tokio::sync::Mutex::new(None),
-            refetch_interval,
-        })
+            secret_id: secret_id.into(),
+            settings,
+            snapshot: RwLock::new(Snapshot {
+                loaded: Loaded::Never,
+                read_at: None,
+                failure: None,
+                attempted_at: None,
+                refetched_at: None,
+            }),
+            reading: tokio::sync::Mutex::new(()),
+        }
     }
 
-    /// Whether `signature` is a valid signature of `body` by any current secret. On a mismatch
-    /// the secrets are fetched again (unless that was done within the interval) and the
-    /// signature checked against the fresh ones.
-    pub async fn verify(&self, body: &[u8], signature: &Signature) -> Result<bool, KeysError> {
-        let checked = self.current();
-        if checked.verifies(body, signature) {
-            return Ok(true);
+    /// The start-up read, within `deadline`; it does not count against the re-fetch interval.
+    /// A failure is kept and reported by the requests that need the keys.
+    pub async fn load(&self, deadline: Instant) {
+        let _ = self.read(Cause::Start, deadline, None).await;
+    }
+
+    /// Whether the keys are loaded and usable.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.snapshot().loaded, Loaded::Keys(_))
+    }
+
+    /// Checks `signature` on `body` for a request that arrived at `arrived` and must be
+    /// answered by `deadline`: `Ok` when a key verifies it.
+    pub async fn verify(
+        &self,
+        body: &[u8],
+        signature: &Signature,
+        arrived: Instant,
+        deadline: Instant,
+    ) -> Result<(), KeysError> {
+        let snapshot = self.snapshot();
+        let due = match (&snapshot.loaded, snapshot.read_at) {
+            (Loaded::Keys(_), Some(read_at)) => read_at.elapsed() >= self.settings.refresh_interval,
+            // Not read yet, or nothing usable stored: read as soon as the retry interval allows.
+            _ => true,
+        };
+        let snapshot = if due && self.may_read(&snapshot, Cause::Refresh) {
+            // A failed refresh keeps the last good keys: the outcome shows in the snapshot.
+            let _ = self.read(Cause::Refresh, deadline, None).await;
+            self.snapshot()
+        } else {
+            snapshot
+        };
+        let keyring = self.keyring_of(&snapshot)?;
+        if keyring.verifies(body, signature) {
+            return Ok(());
         }
-        let mut last_refetch = self.last_refetch.lock().await;
-        let now = self.current();
-        if !Arc::ptr_eq(&now, &checked) {
-            // Another request re-fetched while this one waited.
-            return Ok(now.verifies(body, signature));
+        if snapshot.read_at.is_some_and(|read_at| read_at >= arrived) {
+            return Err(KeysError::Mismatch);
         }
-        if last_refetch.is_some_and(|at| at.elapsed() < self.refetch_interval) {
-            return Ok(false);
+        // Keys older than the request: the secret may have been rotated since.
+        let snapshot = self.read(Cause::Mismatch, deadline, Some(arrived)).await?;
+        let keyring = self.keyring_of(&snapshot)?;
+        if keyring.verifies(body, signature) {
+            Ok(())
+        } else {
+            Err(KeysError::Mismatch)
         }
-        *last_refetch = Some(Instant::now());
-        let fresh = Arc::new(fetch_keyring(&self.source).await?);
-        let verified = fresh.verifies(body, signature);
+    }
+
+    fn keyring_of(&self, snapshot: &Snapshot) -> Result<Arc<Keyring>, KeysError> {
+        match (&snapshot.loaded, &snapshot.failure) {
+            (Loaded::Keys(keyring), _) => Ok(Arc::clone(keyring)),
+            (Loaded::NotConfigured, _) => Err(KeysError::NotConfigured {
+                secret_id: self.secret_id.clone(),
+            }),
+            (Loaded::Never, Some(failure)) => Err(KeysError::Unavailable(failure.clone())),
+            (Loaded::Never, None) => Err(KeysError::Unavailable(PortError::new(
+                "GetSecretValue",
+                "the secret has not been read yet",
+            ))),
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+
+    /// Whether a read for `cause` may start now.
+    fn may_read(&self, snapshot: &Snapshot, cause: Cause) -> bool {
+        self.wait_before_read(snapshot, cause).is_none()
+    }
+
+    /// How long until a read for `cause` may start; `None` when it may start now.
+    fn wait_before_read(&self, snapshot: &Snapshot, cause: Cause) -> Option<Duration> {
+        let remaining = |since: Option<Instant>, interval: Duration| {
+            since
+                .map(|at| interval.saturating_sub(at.elapsed()))
+                .filter(|left| !left.is_zero())
+        };
+        let after_failure = || {
+            snapshot.failure.as_ref().and(remaining(
+                snapshot.attempted_at,
+                self.settings.retry_interval,
+            ))
+        };
+        let not_configured = || {
+            matches!(snapshot.loaded, Loaded::NotConfigured)
+                .then(|| remaining(snapshot.attempted_at, self.settings.retry_interval))
+                .flatten()
+        };
+        match cause {
+            Cause::Start => None,
+            Cause::Refresh => after_failure().or_else(not_configured),
+            Cause::Mismatch => after_failure()
+                .or_else(not_configured)
+                .or_else(|| remaining(snapshot.refetched_at, self.settings.refetch_interval)),
+        }
+    }
+
+    /// Reads the secret for `cause`, one read at a time; a request that waited for another's
+    /// read uses its result when it started after `arrived`.
+    async fn read(
+        &self,
+        cause: Cause,
+        deadline: Instant,
+        arrived: Option<Instant>,
+    ) -> Result<Snapshot, KeysError> {
+        let _reading = tokio::time::timeout_at(deadline, self.reading.lock())
+            .await
+            .map_err(|_| KeysError::NoTimeLeft)?;
+        let snapshot = self.snapshot();
+        if let Some(arrived) = arrived {
+            if snapshot.read_at.is_some_and(|read_at| read_at >= arrived) {
+                return Ok(snapshot);
+            }
+        }
+        if let Some(wait) = self.wait_before_read(&snapshot, cause) {
+            return Err(match &snapshot.failure {
+                Some(failure) => KeysError::Unavailable(failure.clone()),
+                None if matches!(snapshot.loaded, Loaded::NotConfigured) => {
+                    KeysError::NotConfigured {
+                        secret_id: self.secret_id.clone(),
+                    }
+                }
+                None => KeysError::Unconfirmed(wait),
+            });
+        }
+        let started = Instant::now();
+        let fetched = tokio::time::timeout_at(deadline, self.source.fetch())
+            .await
+            .unwrap_or_else(|_| {
+                Err(PortError::new(
+                    "GetSecretValue",
+                    "no time left in the invocation",
+                ))
+            });
+        let mut next = snapshot;
+        next.attempted_at = Some(started);
+        match fetched {
+            Err(failure) => {
+                tracing::warn!(secret_id = %self.secret_id, error = %failure, "cannot read the signing secret");
+                next.failure = Some(failure.clone());
+                self.store(next);
+                Err(KeysError::Unavailable(failure))
+            }
+            Ok(stored) => {
+                let usable: Vec<&String> = stored
+                    .iter()
+                    .filter(|value| value.trim().starts_with(SECRET_PREFIX))
+                    .collect();
+                let was_not_configured = matches!(next.loaded, Loaded::NotConfigured);
+                next.failure = None;
+                next.read_at = Some(started);
+                if cause == Cause::Mismatch {
+                    next.refetched_at = Some(started);
+                }
+                next.loaded = match Keyring::new(&usable) {
+                    Ok(keyring) => Loaded::Keys(Arc::new(keyring)),
+                    Err(_) => {
+                        if !was_not_configured {
+                            tracing::error!(
+                                secret_id = %self.secret_id,
+                                "{}",
+                                KeysError::NotConfigured {
+                                    secret_id: self.secret_id.clone()
+                                }
+                            );
+                        }
+                        Loaded::NotConfigured
+                    }
+                };
+                self.store(next.clone());
+                Ok(next)
+            }
+        }
+    }
+
+    fn store(&self, snapshot: Snapshot) {
         *self
-            .keyring
+            .snapshot
             .write()
-            .unwrap_or_else(|poison| poison.into_inner()) = fresh;
-        Ok(verified)
+            .unwrap_or_else(|poison| poison.into_inner()) = snapshot;
     }
-
-    fn current(&self) -> Arc<Keyring> {
-        Arc::clone(
-            &self
-                .keyring
-                .read()
-                .unwrap_or_else(|poison| poison.into_inner()),
-        )
-    }
-}
-
-async fn fetch_keyring(source: &impl SecretSource) -> Result<Keyring, KeysError> {
-    let secrets = source.fetch().await?;
-    Keyring::new(&secrets).map_err(|_| KeysError::Empty)
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
-
-    use super::*;
-    use crate::contract::signature::SigningKey;
-
-    /// Secrets as Secrets Manager would hand them out, changeable by the test.
-    struct FakeSecrets {
-        stored: Mutex<Result<Vec<String>, PortError>>,
-        fetches: AtomicUsize,
-    }
-
-    impl FakeSecrets {
-        fn holding(secrets: &[&str]) -> Self {
-            Self {
-                stored: Mutex::new(Ok(secrets.iter().map(|s| s.to_string()).collect())),
-                fetches: AtomicUsize::new(0),
-            }
-        }
-        fn put(&self, secrets: &[&str]) {
-            *self.stored.lock().unwrap() = Ok(secrets.iter().map(|s| s.to_string()).collect());
-        }
-        fn fail(&self) {
-            *self.stored.lock().unwrap() = Err(PortError::new("GetSecretValue", "throttled"));
-        }
-    }
-
-    impl SecretSource for &FakeSecrets {
-        async fn fetch(&self) -> Result<Vec<String>, PortError> {
-            self.fetches.fetch_add(1, Ordering::SeqCst);
-            // Let other requests run while this fetch is "in flight".
-            tokio::task::yield_now().await;
-            self.stored.lock().unwrap().clone()
-        }
-    }
-
-    fn signed(secret: &str, body: &[u8]) -> Signature {
-        Signature::parse(SigningKey::new(secret).unwrap().sign(body).as_bytes()).unwrap()
-    }
-
-    const HOUR: Duration = Duration::from_secs(3600);
-
-    #[tokio::test]
-    async fn a_rotated_secret_verifies_at_once_and_the_previous_one_still_does() {
-        let secrets = FakeSecrets::holding(&["whsec_old"]);
-        let keys = VerifyingKeys::load(&secrets, HOUR).await.unwrap();
-        secrets.put(&["whsec_new", "whsec_old"]);
-
-        assert!(keys.verify(b"b", &signed("whsec_new", b"b")).await.unwrap());
-        assert!(keys.verify(b"b", &signed("whsec_old", b"b")).await.unwrap());
-        assert_eq!(secrets.fetches.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn mismatches_refetch_at_most_once_per_interval() {
-        let secrets = FakeSecrets::holding(&["whsec_a"]);
-        let keys = VerifyingKeys::load(&secrets, HOUR).await.unwrap();
-        for _ in 0..5 {
-            assert!(!keys.verify(b"b", &signed("whsec_x", b"b")).await.unwrap());
-        }
-        // The start-up fetch plus one re-fetch.
-        assert_eq!(secrets.fetches.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn once_the_interval_has_passed_a_mismatch_refetches_again() {
-        let secrets = FakeSecrets::holding(&["whsec_a"]);
-        let keys = VerifyingKeys::load(&secrets, Duration::ZERO).await.unwrap();
-        assert!(!keys.verify(b"b", &signed("whsec_x", b"b")).await.unwrap());
-        assert!(!keys.verify(b"b", &signed("whsec_x", b"b")).await.unwrap());
-        assert_eq!(secrets.fetches.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
-    async fn a_valid_signature_never_refetches() {
-        let secrets = FakeSecrets::holding(&["whsec_a"]);
-        let keys = VerifyingKeys::load(&secrets, Duration::ZERO).await.unwrap();
-        for _ in 0..3 {
-            assert!(keys.verify(b"b", &signed("whsec_a", b"b")).await.unwrap());
-        }
-        assert_eq!(secrets.fetches.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn concurrent_mismatches_share_one_refetch() {
-        let secrets = FakeSecrets::holding(&["whsec_old"]);
-        let keys = VerifyingKeys::load(&secrets, HOUR).await.unwrap();
-        secrets.put(&["whsec_new", "whsec_old"]);
-        let signature = signed("whsec_new", b"b");
-        let verify = || keys.verify(b"b", &signature);
-        let results = tokio::join!(verify(), verify(), verify(), verify());
-        assert_eq!(
-            [results.0, results.1, results.2, results.3],
-            [Ok(true), Ok(true), Ok(true), Ok(true)]
-        );
-        assert_eq!(secrets.fetches.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn a_failing_refetch_is_reported_and_keeps_the_known_secrets() {
-        let secrets = FakeSecrets::holding(&["whsec_a"]);
-        let keys = VerifyingKeys::load(&secrets, HOUR).await.unwrap();
-        secrets.fail();
-        assert!(matches!(
-            keys.verify(b"b", &signed("whsec_x", b"b")).await,
-            Err(KeysError::Unavailable(_))
-        ));
-        assert!(keys.verify(b"b", &signed("whsec_a", b"b")).await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn start_up_fails_on_an_unavailable_or_empty_secret() {
-        let failing = FakeSecrets::holding(&[]);
-        failing.fail();
-        assert!(matches!(
-            VerifyingKeys::load(&failing, HOUR).await,
-            Err(KeysError::Unavailable(_))
-        ));
-        let blank = FakeSecrets::holding(&["  \n"]);
-        assert!(matches!(
-            VerifyingKeys::load(&blank, HOUR).await,
-            Err(KeysError::Empty)
-        ));
-    }
-}
+#[path = "keys_tests.rs"]
+mod tests;

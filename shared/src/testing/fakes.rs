@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::contract::message::{FifoIds, OutgoingMessage};
 use crate::receiver::ports::{PortError, Queue, SecretSource};
@@ -60,6 +61,7 @@ pub struct MemoryQueue {
     limits: Arc<Mutex<HashMap<String, usize>>>,
     sent: Arc<Mutex<Vec<SentMessage>>>,
     failing: Arc<Mutex<bool>>,
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl MemoryQueue {
@@ -68,8 +70,14 @@ impl MemoryQueue {
         self
     }
 
+    /// Every call fails (as SQS unreachable or throttling would) while set.
     pub fn set_failing(&self, failing: bool) {
         *lock(&self.failing) = failing;
+    }
+
+    /// Every call takes this long before it answers.
+    pub fn set_delay(&self, delay: Duration) {
+        *lock(&self.delay) = delay;
     }
 
     pub fn sent(&self) -> Vec<SentMessage> {
@@ -79,6 +87,11 @@ impl MemoryQueue {
 
 impl Queue for MemoryQueue {
     async fn max_message_size(&self, queue_url: &str) -> Result<usize, PortError> {
+        let delay = *lock(&self.delay);
+        tokio::time::sleep(delay).await;
+        if *lock(&self.failing) {
+            return Err(PortError::new("GetQueueAttributes", "service unavailable"));
+        }
         lock(&self.limits)
             .get(queue_url)
             .copied()
@@ -86,6 +99,8 @@ impl Queue for MemoryQueue {
     }
 
     async fn send(&self, queue_url: &str, message: &OutgoingMessage<'_>) -> Result<(), PortError> {
+        let delay = *lock(&self.delay);
+        tokio::time::sleep(delay).await;
         if *lock(&self.failing) {
             return Err(PortError::new("SendMessage", "service unavailable"));
         }
@@ -93,9 +108,9 @@ impl Queue for MemoryQueue {
             queue_url: queue_url.to_string(),
             body: message.body.to_string(),
             attributes: message
-                .attributes()
+                .attributes
                 .iter()
-                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .map(|attribute| (attribute.name.to_string(), attribute.value.to_string()))
                 .collect(),
             fifo: message.fifo.clone(),
         });
