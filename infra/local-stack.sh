@@ -7,8 +7,13 @@
 #   infra/local-stack.sh messages   print what each queue holds
 #   infra/local-stack.sh down       stop moto and forget its state
 #
-# Knobs: MOTO_PORT (5000), STACK_STATE (infra/.state: moto's pid and log, receiver.env),
-# WEBHOOK_SECRET (a random whsec_ value), VENV (.venv).
+# The secret and the queues are those of template.yaml (infra/layout.py reads it). The state
+# directory gets stack.json, the description every tool reads, and from it receiver.env
+# (`cargo lambda watch --env-file`) and sam-env.json (`sam local --env-vars`).
+#
+# Knobs: MOTO_PORT (5000), STACK_STATE (infra/.state: moto's pid and log, stack.json,
+# receiver.env, sam-env.json), WEBHOOK_SECRET (a random whsec_ value), VENV (.venv),
+# MAX_RECEIVE_COUNT and VISIBILITY_TIMEOUT (the template's, for the queues).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,7 +42,7 @@ up() {
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
   echo $! >"$state/moto.pid"
   "$venv/bin/python" "$root/infra/local_stack.py" create \
-    --endpoint "http://127.0.0.1:$port" --env-file "$state/receiver.env"
+    --endpoint "http://127.0.0.1:$port" --state-dir "$state"
 }
 
 down() {
@@ -48,10 +53,10 @@ down() {
 }
 
 messages() {
-  "$venv/bin/python" "$root/infra/local_stack.py" messages --env-file "$state/receiver.env"
+  "$venv/bin/python" "$root/infra/local_stack.py" messages --state-dir "$state"
 }
 
 case "${1:-}" in
   setup | up | down | messages) "$1" ;;
-  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac

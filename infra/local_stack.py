@@ -1,18 +1,29 @@
 #!/usr/bin/env python3
-"""Creates and inspects the receiver's AWS resources on a local moto server.
+"""Creates and inspects the receiver's AWS resources on a local moto server, as template.yaml
+declares them (infra/layout.py reads it).
 
-    local_stack.py create   --endpoint URL --env-file PATH [--secret-name NAME]
-    local_stack.py messages --env-file PATH
+    local_stack.py create   --endpoint URL --state-dir DIR [--secret-name NAME]
+    local_stack.py messages --state-dir DIR
 
-`create` makes the signing secret and the queues of the design (scans, conversations, account,
-unrouted, each with a dead-letter queue), then writes the receiver's environment to PATH and,
-beside it, sam-env.json for `sam local --env-vars`.
+`create` makes the signing secret and every queue of the template with its dead-letter queue,
+then writes into DIR:
+- stack.json: the description every other tool reads (layout.load_state): endpoint, region,
+  credentials, the secret, the routes, the queues and each function's environment;
+- receiver.env: every function's variables in one dotenv file, for `cargo lambda watch
+  --env-file` (plus WEBHOOK_SECRET and QUEUE_URLS, for the sender and the Rust test kit);
+- sam-env.json: per function of the template, its variables pointing at moto, for
+  `sam local --env-vars`.
 `messages` prints what each queue holds, leaving it there. SQS has no peek: each look is a
 receive and counts towards the queue's maxReceiveCount.
+
+Knobs (environment): WEBHOOK_SECRET (default: a random whsec_ value), MAX_RECEIVE_COUNT (the
+template's MaxReceiveCount), VISIBILITY_TIMEOUT (the queues' own, from the template).
 """
+
 import argparse
 import json
 import os
+import pathlib
 import secrets
 import sys
 import time
@@ -20,26 +31,20 @@ import urllib.request
 
 import boto3
 
+import layout
+
 REGION = "us-east-1"
-# Families of events, each with its own queue; `*` (unknown types) goes to `unrouted`.
-ROUTES = {
-    "scan.*": "scans",
-    "conversation.*": "conversations",
-    "qpr_code.*": "account",
-    "subscription.*": "account",
-    "*": "unrouted",
-}
-QUEUES = ["scans", "conversations", "account", "unrouted"]
-MAX_RECEIVE_COUNT = int(os.environ.get("MAX_RECEIVE_COUNT", "5"))
-# At least 6x the consumers' 30 s timeout, as AWS advises for SQS event sources.
-VISIBILITY_TIMEOUT = int(os.environ.get("VISIBILITY_TIMEOUT", "180"))
-FOURTEEN_DAYS = str(14 * 24 * 3600)
+ACCESS_KEY_ID = "testing"
+SECRET_ACCESS_KEY = "testing"
+# CreateQueue attributes that the template's queue properties may set (same names).
+QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds",
+                    "MaximumMessageSize", "ReceiveMessageWaitTimeSeconds", "FifoQueue",
+                    "ContentBasedDeduplication", "SqsManagedSseEnabled")
 
 
 def clients(endpoint):
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    )
+    session = boto3.session.Session(aws_access_key_id=ACCESS_KEY_ID,
+                                    aws_secret_access_key=SECRET_ACCESS_KEY, region_name=REGION)
     return (session.client("sqs", endpoint_url=endpoint),
             session.client("secretsmanager", endpoint_url=endpoint))
 
@@ -56,72 +61,110 @@ def wait_until_up(endpoint, seconds=60):
             time.sleep(0.2)
 
 
+def queue_attributes(properties, resolver):
+    resolved = resolver.resolve(properties)
+    return {key: layout.cfn_string(resolved[key]) for key in QUEUE_ATTRIBUTES if key in resolved}
+
+
+def create_queue(sqs, name, attributes):
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    return {"name": name, "url": url, "arn": arn}
+
+
 def create(args):
     wait_until_up(args.endpoint)
     sqs, secretsmanager = clients(args.endpoint)
+    stack = layout.Layout.from_template()
+    parameters = {"LocalEndpointUrl": args.endpoint}
+    if os.environ.get("MAX_RECEIVE_COUNT"):
+        parameters["MaxReceiveCount"] = os.environ["MAX_RECEIVE_COUNT"]
+    physical = {stack.secret_logical_id(): {"Ref": args.secret_name}}
+    resolver = stack.resolver(parameters, physical, REGION)
+
     secret_value = os.environ.get("WEBHOOK_SECRET") or "whsec_" + secrets.token_urlsafe(24)
     secretsmanager.create_secret(Name=args.secret_name, SecretString=secret_value)
 
-    # As template.yaml declares them: 14 days in a DLQ (and in unrouted, which waits for an
-    # operator), redrive after MAX_RECEIVE_COUNT receives.
-    urls = {}
-    for name in QUEUES:
-        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={
-            "MessageRetentionPeriod": FOURTEEN_DAYS})["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
-        attributes = {
-            "VisibilityTimeout": str(VISIBILITY_TIMEOUT),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
-        }
-        if name == "unrouted":
-            attributes["MessageRetentionPeriod"] = FOURTEEN_DAYS
-        urls[name] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-        urls[f"{name}-dlq"] = dlq_url
+    queues = []
+    for queue in stack.queues:
+        suffix = ".fifo" if queue.fifo else ""
+        dead_letter = create_queue(sqs, queue.dead_letter_name + suffix,
+                                   queue_attributes(queue.dead_letter_properties, resolver))
+        physical[queue.dead_letter_logical_id] = {
+            "Ref": dead_letter["url"], "Arn": dead_letter["arn"],
+            "QueueName": dead_letter["name"], "QueueUrl": dead_letter["url"]}
+        attributes = queue_attributes(queue.properties, resolver)
+        if os.environ.get("VISIBILITY_TIMEOUT"):
+            attributes["VisibilityTimeout"] = os.environ["VISIBILITY_TIMEOUT"]
+        redrive = resolver.resolve(queue.properties["RedrivePolicy"])
+        max_receive_count = int(redrive["maxReceiveCount"])
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": redrive["deadLetterTargetArn"],
+             "maxReceiveCount": max_receive_count})
+        created = create_queue(sqs, queue.name + suffix, attributes)
+        physical[queue.logical_id] = {"Ref": created["url"], "Arn": created["arn"],
+                                      "QueueName": created["name"], "QueueUrl": created["url"]}
+        queues.append({**created, "dead_letter": dead_letter,
+                       "max_receive_count": max_receive_count, "consumer": queue.consumer})
 
-    routes = {key: urls[queue] for key, queue in ROUTES.items()}
-    env = {
-        "AWS_ENDPOINT_URL": args.endpoint,
-        "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "WEBHOOK_SECRET_ID": args.secret_name,
-        "EVENT_ROUTES": json.dumps(routes, separators=(",", ":")),
-        # For the sender only: the receiver reads the secret from Secrets Manager.
-        "WEBHOOK_SECRET": secret_value,
-        "QUEUE_URLS": json.dumps(urls, separators=(",", ":")),
+    aws = {"AWS_ENDPOINT_URL": args.endpoint, "AWS_REGION": REGION,
+           "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY}
+    declared = {function.logical_id: stack.environment(function, resolver)
+                for function in stack.functions}
+    state = {
+        "endpoint": args.endpoint,
+        "region": REGION,
+        "access_key_id": ACCESS_KEY_ID,
+        "secret_access_key": SECRET_ACCESS_KEY,
+        "secret": {"id": args.secret_name, "value": secret_value},
+        "routes": stack.routes,
+        "queues": queues,
+        "functions": {function.binary: {**declared[function.logical_id], **aws}
+                      for function in stack.functions},
     }
+    state_dir = pathlib.Path(args.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / layout.STACK_FILE).write_text(json.dumps(state, indent=2) + "\n")
+    write_env_file(state, state_dir / "receiver.env")
+    (state_dir / "sam-env.json").write_text(json.dumps(declared, indent=2) + "\n")
+    print(f"local stack on {args.endpoint}: secret {args.secret_name}, queues "
+          f"{', '.join(layout.queue_urls(state))}")
+
+
+def write_env_file(state, path):
+    """One dotenv file for all the functions (cargo lambda watch runs them all with it): the
+    AWS settings, then every function's variables. A variable two functions set differently
+    cannot be in it."""
+    env = {"AWS_ENDPOINT_URL": state["endpoint"], "AWS_REGION": state["region"],
+           "AWS_ACCESS_KEY_ID": state["access_key_id"],
+           "AWS_SECRET_ACCESS_KEY": state["secret_access_key"]}
+    for binary, variables in state["functions"].items():
+        for key, value in variables.items():
+            if env.setdefault(key, value) != value:
+                sys.exit(f"{key} differs between the functions ({binary}): receiver.env can't "
+                         "hold both")
+    # For the sender and the Rust test kit: the secret's value (the receiver reads it from
+    # Secrets Manager) and every queue's URL by name.
+    env["WEBHOOK_SECRET"] = state["secret"]["value"]
+    env["QUEUE_URLS"] = json.dumps(layout.queue_urls(state), separators=(",", ":"))
     # Single-quoted: both `set -a; . FILE` and dotenv readers (cargo lambda --env-file) take
-    # the JSON values literally. No value holds a single quote.
-    with open(args.env_file, "w") as out:
-        out.writelines(f"{key}='{value}'\n" for key, value in env.items())
-    # For `sam local ... --env-vars`: the receiver's configuration pointing at this stack. SAM
-    # overrides only variables the template declares (AWS_ENDPOINT_URL is declared through the
-    # LocalEndpointUrl parameter).
-    sam_env = {"Receiver": {key: env[key] for key in
-                            ("WEBHOOK_SECRET_ID", "EVENT_ROUTES", "AWS_ENDPOINT_URL")}}
-    with open(os.path.join(os.path.dirname(os.path.abspath(args.env_file)), "sam-env.json"),
-              "w") as out:
-        json.dump(sam_env, out, indent=2)
-    print(f"local stack on {args.endpoint}: secret {args.secret_name}, queues {', '.join(urls)}")
-
-
-def read_env(path):
-    with open(path) as env_file:
-        pairs = (line.rstrip("\n").split("=", 1) for line in env_file if "=" in line)
-        return {key: value.strip("'") for key, value in pairs}
+    # the JSON values literally.
+    for key, value in env.items():
+        if "'" in value or "\n" in value:
+            sys.exit(f"{key}: a quote or a newline can't go in receiver.env")
+    path.write_text("".join(f"{key}='{value}'\n" for key, value in env.items()))
 
 
 def messages(args):
-    env = read_env(args.env_file)
-    sqs, _ = clients(env["AWS_ENDPOINT_URL"])
-    for name, url in json.loads(env["QUEUE_URLS"]).items():
+    state = layout.load_state(args.state_dir)
+    sqs, _ = clients(state["endpoint"])
+    for name, url in layout.queue_urls(state).items():
         held = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
                                    MessageAttributeNames=["All"]).get("Messages", [])
         print(f"queue {name}: {len(held)} message(s)")
         for message in held:
-            attributes = {key: value["StringValue"]
+            attributes = {key: value.get("StringValue")
                           for key, value in message.get("MessageAttributes", {}).items()}
             print(f"  {attributes.get('event_type')} {attributes.get('event_id')} "
                   f"received_at={attributes.get('received_at')} "
@@ -134,10 +177,10 @@ def main():
     commands = parser.add_subparsers(dest="command", required=True)
     create_parser = commands.add_parser("create")
     create_parser.add_argument("--endpoint", required=True)
-    create_parser.add_argument("--env-file", required=True)
+    create_parser.add_argument("--state-dir", required=True)
     create_parser.add_argument("--secret-name", default="3qpr/webhook-secret")
     messages_parser = commands.add_parser("messages")
-    messages_parser.add_argument("--env-file", required=True)
+    messages_parser.add_argument("--state-dir", required=True)
     args = parser.parse_args()
     {"create": create, "messages": messages}[args.command](args)
 

@@ -5,13 +5,20 @@ they always match them:
   a base64 body, signed with FIXTURE_SECRET (the `sam local` tests store it in moto);
 - SQS events as Lambda hands them to each consumer, one with a poison record;
 - the poison body alone, for the sender.
-Run again after changing a sample: python3 infra/make_events.py
+Which queue, and so which consumer, gets each event type comes from template.yaml (through
+infra/layout.py), as the receiver routes it.
+Run again after changing a sample or the routes: .venv/bin/python infra/make_events.py [DIR]
+(DIR: where to write them, infra/events by default; the fixture test writes elsewhere and
+compares.)
 """
+import argparse
 import base64
 import hashlib
 import hmac
 import json
 import pathlib
+
+import layout
 
 HERE = pathlib.Path(__file__).resolve().parent
 SAMPLES = HERE / "samples"
@@ -20,11 +27,9 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 FIXTURE_SECRET = "whsec_LocalFixtureSecretForSamTests01"
 
-CONSUMERS = {
-    "scans": ["scan.created"],
-    "conversations": ["conversation.completed"],
-    "account": ["qpr_code.created", "subscription.upgraded", "subscription.cancelled"],
-}
+# The event types 3QPR documents, in its documentation's order (one sample each).
+EVENT_TYPES = ["scan.created", "conversation.completed", "qpr_code.created",
+               "subscription.upgraded", "subscription.cancelled"]
 # Signed and queued by the receiver (its envelope is fine), but its data is not what 3QPR
 # documents for scan.created: the consumer can never process it.
 POISON = json.dumps({"event": "scan.created", "id": "evt_POISON0001",
@@ -116,12 +121,29 @@ def http_v2(body: bytes, sig: str, as_base64=False):
     }
 
 
-def write(name, event):
-    (EVENTS / name).write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n")
+def consumers():
+    """Each queue that has a consumer, with the sample event types the receiver routes to it."""
+    stack = layout.Layout.from_template()
+    samples = sorted(path.stem for path in SAMPLES.glob("*.json"))
+    if sorted(EVENT_TYPES) != samples:
+        raise SystemExit(f"infra/samples has {samples}, EVENT_TYPES lists {EVENT_TYPES}")
+    routed = {}
+    for event_type in EVENT_TYPES:
+        routed.setdefault(stack.route(event_type), []).append(event_type)
+    return {queue.name: routed[queue.name] for queue in stack.queues
+            if queue.consumer and queue.name in routed}
+
+
+def write(out, name, event):
+    (out / name).write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n")
 
 
 def main():
-    EVENTS.mkdir(exist_ok=True)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", nargs="?", type=pathlib.Path, default=EVENTS)
+    out = parser.parse_args().out
+    out.mkdir(exist_ok=True)
     scan = sample("scan.created").encode()
     # Bytes a careless re-encoding would change: CRLF, emoji, U+2028.
     binary = ('{"event":"scan.created",\r\n"id":"evt_BASE64BODY01","data":{"scan_id":7,'
@@ -129,17 +151,19 @@ def main():
               '"2026-03-20T15:30:00Z","metadata":{"note":"🌷\u2028"}}}').encode()
     tampered = scan.replace(b"9142", b"9143")
     for version, shape in (("v1", rest_v1), ("v2", http_v2)):
-        write(f"apigw-{version}-signed.json", shape(scan, signature(scan)))
-        write(f"apigw-{version}-tampered.json", shape(tampered, signature(scan)))
-        write(f"apigw-{version}-base64.json", shape(binary, signature(binary), as_base64=True))
-    for queue, types in CONSUMERS.items():
+        write(out, f"apigw-{version}-signed.json", shape(scan, signature(scan)))
+        write(out, f"apigw-{version}-tampered.json", shape(tampered, signature(scan)))
+        write(out, f"apigw-{version}-base64.json",
+              shape(binary, signature(binary), as_base64=True))
+    for queue, types in consumers().items():
         records = [sqs_record(queue, i, sample(t)) for i, t in enumerate(types)]
-        write(f"sqs-{queue}.json", {"Records": records})
-    poison_batch = [sqs_record("scans", 0, sample("scan.created")),
-                    sqs_record("scans", 1, POISON)]
-    write("sqs-scans-poison.json", {"Records": poison_batch})
+        write(out, f"sqs-{queue}.json", {"Records": records})
+    poison_queue = layout.Layout.from_template().route("scan.created")
+    poison_batch = [sqs_record(poison_queue, 0, sample("scan.created")),
+                    sqs_record(poison_queue, 1, POISON)]
+    write(out, f"sqs-{poison_queue}-poison.json", {"Records": poison_batch})
     # The poison body alone, for the sender (`--file`), as the demo sends it.
-    (EVENTS / "poison-scan.created.json").write_text(POISON + "\n")
+    (out / "poison-scan.created.json").write_text(POISON + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,224 @@
+"""infra/layout.py: the local layout derived from template.yaml, and the local stack built from
+it (`infra/local-stack.sh up` on a moto server of its own)."""
+
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import tempfile
+
+import boto3
+import pytest
+
+import layout
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_the_queues_routes_and_consumers_come_from_the_template():
+    stack = layout.Layout.from_template()
+    assert [(q.logical_id, q.name, q.dead_letter_logical_id, q.dead_letter_name, q.consumer)
+            for q in stack.queues] == [
+        ("ScansQueue", "scans", "ScansDeadLetterQueue", "scans-dlq", "scans-consumer"),
+        ("ConversationsQueue", "conversations", "ConversationsDeadLetterQueue",
+         "conversations-dlq", "conversations-consumer"),
+        ("AccountQueue", "account", "AccountDeadLetterQueue", "account-dlq", "account-consumer"),
+        ("UnroutedQueue", "unrouted", "UnroutedDeadLetterQueue", "unrouted-dlq", None),
+    ]
+    assert stack.routes == {"scan.*": "scans", "conversation.*": "conversations",
+                            "qpr_code.*": "account", "subscription.*": "account",
+                            "*": "unrouted"}
+    assert [(f.logical_id, f.binary, f.queue) for f in stack.functions] == [
+        ("Receiver", "receiver", None),
+        ("ScansConsumer", "scans-consumer", "ScansQueue"),
+        ("ConversationsConsumer", "conversations-consumer", "ConversationsQueue"),
+        ("AccountConsumer", "account-consumer", "AccountQueue"),
+    ]
+    assert stack.secret_logical_id() == "WebhookSecret"
+
+
+def test_an_event_type_goes_where_the_receiver_sends_it():
+    stack = layout.Layout.from_template()
+    stack.routes = {"subscription.*": "a", "subscription.upgraded": "b",
+                    "subscription.plan.*": "c", "*": "d"}
+    assert stack.route("subscription.upgraded") == "b"  # the exact type first
+    assert stack.route("subscription.plan.changed") == "c"  # then the longest family
+    assert stack.route("subscription.cancelled") == "a"
+    assert stack.route("subscriptions.x") == "d"  # `subscription.*` is not a prefix of it
+    assert stack.route("scan.created") == "d"
+
+
+def test_names_follow_the_logical_ids():
+    assert layout.kebab("Scans") == "scans"
+    assert layout.kebab("QprCodes") == "qpr-codes"
+    assert layout.kebab("ScansConsumer") == "scans-consumer"
+
+
+SHORT_FORMS = """
+A: !Ref Param
+B: !GetAtt Queue.Arn
+C: !GetAtt [Queue, QueueName]
+D: !Sub "${Param}-${Queue.Arn}-${!Literal}-${AWS::Region}"
+E: !Sub ["${x}/${Param}", {x: !Ref Queue}]
+F: !If [HasParam, !Ref Param, !Ref AWS::NoValue]
+G: !If [Never, !Ref Param, !Ref AWS::NoValue]
+H: !Join [",", [a, !Ref Param]]
+I: !Select [1, [a, b]]
+"""
+
+
+def test_the_resolver_understands_the_short_forms():
+    template = {
+        "Parameters": {"Param": {"Type": "String", "Default": "p"}},
+        "Conditions": {
+            "HasParam": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Param"}, ""]}]},
+            "Never": {"Fn::And": [{"Condition": "HasParam"}, {"Fn::Equals": ["1", "2"]}]},
+        },
+    }
+    document = layout.yaml.load(SHORT_FORMS, Loader=layout.TemplateLoader)  # noqa: S506
+    assert document["B"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert document["C"] == {"Fn::GetAtt": ["Queue", "QueueName"]}
+    resolver = layout.Resolver(template, {}, {"Queue": {"Ref": "url", "Arn": "arn",
+                                                        "QueueName": "q"}})
+    assert resolver.resolve(document) == {
+        "A": "p", "B": "arn", "C": "q", "D": "p-arn-${Literal}-us-east-1", "E": "url/p",
+        "F": "p", "H": "a,p", "I": "b",
+    }
+    assert layout.Resolver(template, {"Param": ""}).condition("HasParam") is False
+
+
+def test_what_the_resolver_does_not_know_is_an_error():
+    resolver = layout.Resolver({"Parameters": {}})
+    with pytest.raises(layout.LayoutError, match="Nothing.Arn"):
+        resolver.resolve({"Fn::GetAtt": ["Nothing", "Arn"]})
+    with pytest.raises(layout.LayoutError, match="Fn::ImportValue"):
+        resolver.resolve({"Fn::ImportValue": "x"})
+    with pytest.raises(layout.LayoutError, match="no such parameter"):
+        layout.Resolver({"Parameters": {}}, {"Typo": "1"})
+
+
+def test_no_local_endpoint_means_no_aws_endpoint_url():
+    stack = layout.Layout.from_template()
+    physical = {stack.secret_logical_id(): {"Ref": "s"},
+                **{q.logical_id: {"Ref": q.name} for q in stack.queues}}
+    receiver = stack.function("receiver")
+    assert "AWS_ENDPOINT_URL" not in stack.environment(receiver, stack.resolver({}, physical))
+    local = stack.resolver({"LocalEndpointUrl": "http://127.0.0.1:1"}, physical)
+    assert stack.environment(receiver, local)["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+
+
+# ---- the local stack, on moto ---------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def local_stack():
+    state = pathlib.Path(tempfile.mkdtemp(prefix="layout-stack-"))
+    env = {**os.environ, "MOTO_PORT": str(free_port()), "STACK_STATE": str(state),
+           "MAX_RECEIVE_COUNT": "3", "VISIBILITY_TIMEOUT": "7",
+           "WEBHOOK_SECRET": "whsec_LayoutTestSecret"}
+    script = ROOT / "infra" / "local-stack.sh"
+    try:
+        subprocess.run([str(script), "up"], check=True, env=env, stdout=subprocess.DEVNULL)
+        yield state, env
+    finally:
+        subprocess.run([str(script), "down"], env=env, check=False)
+
+
+def test_stack_json_describes_the_stack(local_stack):
+    state, _ = local_stack
+    description = layout.load_state(state)
+    endpoint = description["endpoint"]
+    assert list(description) == ["endpoint", "region", "access_key_id", "secret_access_key",
+                                 "secret", "routes", "queues", "functions"]
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", endpoint)
+    assert description["secret"] == {"id": "3qpr/webhook-secret",
+                                     "value": "whsec_LayoutTestSecret"}
+    assert description["routes"] == layout.Layout.from_template().routes
+    assert [(q["name"], q["dead_letter"]["name"], q["max_receive_count"], q["consumer"])
+            for q in description["queues"]] == [
+        ("scans", "scans-dlq", 3, "scans-consumer"),
+        ("conversations", "conversations-dlq", 3, "conversations-consumer"),
+        ("account", "account-dlq", 3, "account-consumer"),
+        ("unrouted", "unrouted-dlq", 3, None),
+    ]
+    urls = layout.queue_urls(description)
+    receiver = description["functions"]["receiver"]
+    assert json.loads(receiver["EVENT_ROUTES"]) == {
+        key: urls[queue] for key, queue in description["routes"].items()}
+    assert receiver["WEBHOOK_SECRET_ID"] == "3qpr/webhook-secret"
+    aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1",
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    assert set(description["functions"]) == {
+        "receiver", "scans-consumer", "conversations-consumer", "account-consumer"}
+    for binary, variables in description["functions"].items():
+        assert aws.items() <= variables.items(), binary
+    assert description["functions"]["scans-consumer"]["METRICS_NAMESPACE"] == "3QPR/Webhooks"
+
+
+def test_the_queues_on_moto_are_the_templates(local_stack):
+    state, _ = local_stack
+    description = layout.load_state(state)
+    sqs = boto3.client("sqs", endpoint_url=description["endpoint"], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    secrets = boto3.client("secretsmanager", endpoint_url=description["endpoint"],
+                           region_name="us-east-1", aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+    assert secrets.get_secret_value(SecretId="3qpr/webhook-secret")[
+        "SecretString"] == "whsec_LayoutTestSecret"
+    retention = {"scans": "345600", "unrouted": "1209600"}
+    for queue in description["queues"]:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue["url"], AttributeNames=["All"])[
+            "Attributes"]
+        assert attributes["QueueArn"] == queue["arn"]
+        assert attributes["VisibilityTimeout"] == "7"  # VISIBILITY_TIMEOUT
+        assert json.loads(attributes["RedrivePolicy"]) == {
+            "deadLetterTargetArn": queue["dead_letter"]["arn"], "maxReceiveCount": 3}
+        if queue["name"] in retention:
+            assert attributes["MessageRetentionPeriod"] == retention[queue["name"]]
+        dead_letter = sqs.get_queue_attributes(QueueUrl=queue["dead_letter"]["url"],
+                                               AttributeNames=["All"])["Attributes"]
+        assert dead_letter["MessageRetentionPeriod"] == "1209600"
+        assert dead_letter["QueueArn"] == queue["dead_letter"]["arn"]
+
+
+def test_receiver_env_and_sam_env_are_written_from_stack_json(local_stack):
+    state, _ = local_stack
+    description = layout.load_state(state)
+    lines = (state / "receiver.env").read_text().splitlines()
+    assert all(re.fullmatch(r"[A-Z_]+='[^'\n]*'", line) for line in lines), lines
+    env = dict(line.split("=", 1) for line in lines)
+    env = {key: value[1:-1] for key, value in env.items()}
+    # What the Rust test kit and the demo read.
+    for key in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                "WEBHOOK_SECRET_ID", "EVENT_ROUTES", "WEBHOOK_SECRET", "QUEUE_URLS"):
+        assert key in env, key
+    for variables in description["functions"].values():
+        assert variables.items() <= env.items()
+    assert env["WEBHOOK_SECRET"] == description["secret"]["value"]
+    assert json.loads(env["QUEUE_URLS"]) == layout.queue_urls(description)
+
+    sam_env = json.loads((state / "sam-env.json").read_text())
+    stack = layout.Layout.from_template()
+    assert list(sam_env) == [function.logical_id for function in stack.functions]
+    for function in stack.functions:
+        declared = sam_env[function.logical_id]
+        assert set(declared) <= set(function.environment), function.logical_id
+        assert declared.items() <= description["functions"][function.binary].items()
+    assert sam_env["Receiver"]["AWS_ENDPOINT_URL"] == description["endpoint"]
+
+
+def test_messages_lists_every_queue(local_stack):
+    _, env = local_stack
+    result = subprocess.run([str(ROOT / "infra" / "local-stack.sh"), "messages"], env=env,
+                            check=True, capture_output=True, text=True)
+    names = [line.split(":")[0].removeprefix("queue ") for line in result.stdout.splitlines()]
+    assert names == ["scans", "scans-dlq", "conversations", "conversations-dlq", "account",
+                     "account-dlq", "unrouted", "unrouted-dlq"]
