@@ -6,6 +6,9 @@ with the receiver reaching moto on 127.0.0.1; `sam local start-api` serves the s
 No registry is needed: the functions run in the image infra/sam/base-image.sh builds. Where a
 registry can be reached, SAM_STOCK_IMAGE=1 runs the same tests in AWS's stock image instead
 (SAM pulls public.ecr.aws/lambda/provided:al2023 itself).
+
+The functions, the queues and which consumer reads which queue come from template.yaml
+(infra/layout.py); the local stack's queues and variables from its stack.json.
 """
 import base64
 import json
@@ -27,9 +30,23 @@ EVENTS = ROOT / "infra" / "events"
 VENV_BIN = pathlib.Path(sys.executable).parent
 BASE_IMAGE = os.environ.get("SAM_BASE_IMAGE", "local/lambda-provided-al2023:x86_64")
 STOCK_IMAGE = os.environ.get("SAM_STOCK_IMAGE") == "1"
-FUNCTIONS = ["Receiver", "ScansConsumer", "ConversationsConsumer", "AccountConsumer"]
 sys.path.insert(0, str(ROOT / "infra"))
+import layout  # noqa: E402
 from make_events import FIXTURE_SECRET  # noqa: E402
+
+LAYOUT = layout.Layout.from_template()
+FUNCTIONS = [function.logical_id for function in LAYOUT.functions]
+# The queue the receiver routes the signed fixtures' event to.
+SCANS = LAYOUT.route("scan.created")
+# Each consumer and its queue's SQS fixture (every record processed), then the poison batch.
+CONSUMER_CASES = [
+    *((LAYOUT.function(queue.consumer).logical_id, f"sqs-{queue.name}.json", [])
+      for queue in LAYOUT.queues if queue.consumer),
+    (LAYOUT.function(LAYOUT.queue(SCANS).consumer).logical_id, f"sqs-{SCANS}-poison.json", [1]),
+]
+# Where SAM connects to the emulator: the loopback address it listens on (`localhost`, SAM's
+# default, may resolve to ::1).
+HOST_NETWORK = ["--docker-network", "host", "--container-host", "127.0.0.1"]
 
 ENV = {
     **os.environ,
@@ -89,13 +106,13 @@ def stack():
                  "WEBHOOK_SECRET": FIXTURE_SECRET}
     subprocess.run([str(ROOT / "infra" / "local-stack.sh"), "up"], check=True, env=stack_env,
                    stdout=subprocess.DEVNULL)
-    env = {}
-    for line in (state / "receiver.env").read_text().splitlines():
-        key, value = line.split("=", 1)
-        env[key] = value.strip("'")
-    sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    yield {"env": env, "state": state, "sqs": sqs, "queues": json.loads(env["QUEUE_URLS"])}
+    description = layout.load_state(state)
+    sqs = boto3.client("sqs", endpoint_url=description["endpoint"],
+                       region_name=description["region"],
+                       aws_access_key_id=description["access_key_id"],
+                       aws_secret_access_key=description["secret_access_key"])
+    yield {"endpoint": description["endpoint"], "state": state, "sqs": sqs,
+           "queues": layout.queue_urls(description)}
     subprocess.run([str(ROOT / "infra" / "local-stack.sh"), "down"], env=stack_env)
     shutil.rmtree(state, ignore_errors=True)
 
@@ -120,9 +137,8 @@ def local_invoke(template, image_args, stack, function, event_file):
         "--template", str(template),
         "--event", str(EVENTS / event_file),
         "--env-vars", str(stack["state"] / "sam-env.json"),
-        "--parameter-overrides",
-        f"LocalEndpointUrl={stack['env']['AWS_ENDPOINT_URL']} Architecture=x86_64",
-        *image_args, "--docker-network", "host",
+        "--parameter-overrides", f"LocalEndpointUrl={stack['endpoint']} Architecture=x86_64",
+        *image_args, *HOST_NETWORK,
     )
     # The function's answer is the last line on stdout; its logs go to stderr.
     answer = result.stdout.strip().splitlines()[-1]
@@ -166,7 +182,7 @@ def test_the_receiver_queues_a_signed_event_byte_for_byte(x86_build, image_args,
     answer, logs = local_invoke(x86_build, image_args, queues, "Receiver", event_file)
     assert answer["statusCode"] == 200, (answer, logs)
     assert json.loads(answer["body"])["status"] == "queued"
-    messages = held(queues, "scans")
+    messages = held(queues, SCANS)
     assert [m["Body"].encode() for m in messages] == [fixture_body(event_file)]
     assert messages[0]["MessageAttributes"]["event_type"]["StringValue"] == "scan.created"
 
@@ -180,12 +196,7 @@ def test_the_receiver_refuses_a_tampered_event(x86_build, image_args, queues, ev
         assert held(queues, queue) == [], queue
 
 
-@pytest.mark.parametrize("function,event_file,failed", [
-    ("ScansConsumer", "sqs-scans.json", []),
-    ("ConversationsConsumer", "sqs-conversations.json", []),
-    ("AccountConsumer", "sqs-account.json", []),
-    ("ScansConsumer", "sqs-scans-poison.json", [1]),
-])
+@pytest.mark.parametrize("function,event_file,failed", CONSUMER_CASES)
 def test_each_consumer_reports_exactly_its_failed_records(x86_build, image_args, stack, function,
                                                           event_file, failed):
     answer, logs = local_invoke(x86_build, image_args, stack, function, event_file)
@@ -202,9 +213,8 @@ def test_start_api_serves_the_sender_over_http(x86_build, image_args, queues):
          "local", "start-api", "--port", str(port), "--host", "127.0.0.1",
          "--template", str(x86_build),
          "--env-vars", str(queues["state"] / "sam-env.json"),
-         "--parameter-overrides",
-         f"LocalEndpointUrl={queues['env']['AWS_ENDPOINT_URL']} Architecture=x86_64",
-         *image_args, "--docker-network", "host"],
+         "--parameter-overrides", f"LocalEndpointUrl={queues['endpoint']} Architecture=x86_64",
+         *image_args, *HOST_NETWORK],
         cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -227,7 +237,7 @@ def test_start_api_serves_the_sender_over_http(x86_build, image_args, queues):
                                    "--tamper"], capture_output=True, text=True, check=True).stdout
         assert "-> 200" in signed, signed
         assert "-> 400" in tampered, tampered
-        assert len(held(queues, "scans")) == 1
+        assert len(held(queues, SCANS)) == 1
     finally:
         server.terminate()
         try:
