@@ -7,7 +7,7 @@ SHELL := bash
 help:
 	@echo "make demo     the local demo: signed webhooks through the receiver into local SQS"
 	@echo "make test     every test: Rust (unit, handler, SDK mocks, binaries on moto), then SAM"
-	@echo "make lint     cargo fmt --check and clippy -D warnings"
+	@echo "make lint     cargo fmt --check, clippy -D warnings, shellcheck and ruff"
 	@echo "make measure  binary size, arm64 zip size, start-to-first-answer time"
 
 demo:
@@ -21,6 +21,9 @@ test:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	[ -x .venv/bin/python ] || python3 -m venv .venv
+	.venv/bin/pip install --disable-pip-version-check --quiet -r infra/requirements-lint.txt
+	.venv/bin/python infra/lint.py
 
 measure:
 	infra/measure.sh

@@ -64,7 +64,7 @@ def sqs_record(queue, index, body):
                    "dataType": "String"}
             for name, value in attributes.items()
         },
-        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}",
         "awsRegion": REGION,

@@ -38,8 +38,9 @@ class PatchBroken(RuntimeError):
 
 
 def wants_host_network(args):
+    pairs = zip(args, args[1:], strict=False)
     return "--docker-network=host" in args or any(
-        arg == "--docker-network" and value == "host" for arg, value in zip(args, args[1:]))
+        arg == "--docker-network" and value == "host" for arg, value in pairs)
 
 
 def preflight():

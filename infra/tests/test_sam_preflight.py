@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
-import sam_host_network as patch
 from samcli.local.docker.container import Container
 from samcli.local.docker.lambda_container import LambdaContainer
+
+import sam_host_network as patch
 
 WRAPPER = pathlib.Path(patch.__file__)
 EMULATOR = "/var/rapid/aws-lambda-rie"
