@@ -12,7 +12,8 @@ From the template:
   against the parameters' defaults and overrides and the local resources' ids.
 
 `local_stack.py create` builds the stack from this and writes stack.json into the state
-directory; `load_state` reads it back for every other tool.
+directory; `load_state` reads it back for every other tool, and shell scripts read it with
+`layout.py value STATE_DIR PATH` and `layout.py consumers STATE_DIR` (see `main`).
 """
 
 from __future__ import annotations
@@ -345,3 +346,37 @@ def queue_urls(state: dict[str, Any]) -> dict[str, str]:
         urls[queue["name"]] = queue["url"]
         urls[queue["dead_letter"]["name"]] = queue["dead_letter"]["url"]
     return urls
+
+
+def main(argv: list[str] | None = None) -> None:
+    """For shell scripts, which read stack.json through this instead of parsing it:
+
+        layout.py value STATE_DIR PATH    one value, e.g. secret.value or endpoint
+        layout.py consumers STATE_DIR     URL=BINARY per queue with a consumer, one a line
+                                          (the event-source runner's --map arguments)
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    value = commands.add_parser("value")
+    value.add_argument("state_dir")
+    value.add_argument("path")
+    consumers = commands.add_parser("consumers")
+    consumers.add_argument("state_dir")
+    args = parser.parse_args(argv)
+    state = load_state(args.state_dir)
+    if args.command == "value":
+        found: Any = state
+        for key in args.path.split("."):
+            found = found[int(key)] if isinstance(found, list) else found[key]
+        print(found if isinstance(found, str) else json.dumps(found))
+    else:
+        for queue in state["queues"]:
+            if queue["consumer"]:
+                print(f"{queue['url']}={queue['consumer']}")
+
+
+if __name__ == "__main__":
+    main()

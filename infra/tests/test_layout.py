@@ -7,6 +7,7 @@ import pathlib
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 
 import boto3
@@ -222,3 +223,18 @@ def test_messages_lists_every_queue(local_stack):
     names = [line.split(":")[0].removeprefix("queue ") for line in result.stdout.splitlines()]
     assert names == ["scans", "scans-dlq", "conversations", "conversations-dlq", "account",
                      "account-dlq", "unrouted", "unrouted-dlq"]
+
+
+def test_shell_scripts_read_stack_json_through_the_layout_cli(local_stack):
+    state, _ = local_stack
+    description = layout.load_state(state)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, str(ROOT / "infra" / "layout.py"), *args],
+                              check=True, capture_output=True, text=True).stdout
+
+    assert cli("value", str(state), "secret.value") == "whsec_LayoutTestSecret\n"
+    assert cli("value", str(state), "queues.0.dead_letter.name") == "scans-dlq\n"
+    assert json.loads(cli("value", str(state), "routes")) == description["routes"]
+    assert cli("consumers", str(state)).splitlines() == [
+        f"{q['url']}={q['consumer']}" for q in description["queues"] if q["consumer"]]
