@@ -7,22 +7,19 @@
 //! panics on a body marked base64 that is not, and on a path or host it cannot make a URI of.
 
 use std::borrow::Cow;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::request::LambdaRequest;
-use lambda_http::{Body, Context, LambdaEvent, Response};
+use lambda_http::{Body, LambdaEvent, Response};
 use qpr_webhooks::receiver::config::ANSWER_MARGIN;
 use qpr_webhooks::receiver::handler::{Inbound, Receiver};
 use qpr_webhooks::receiver::ports::{Queue, SecretSource};
 use qpr_webhooks::receiver::rejection::Rejection;
+use qpr_webhooks_aws::invocation;
 use serde::Serialize;
 use tokio::time::Instant;
-
-/// Lambda's longest timeout, for an invocation whose deadline is unknown.
-const LONGEST_INVOCATION: Duration = Duration::from_secs(900);
 
 /// The answer, in the shape of the event it answers.
 #[derive(Debug, Serialize)]
@@ -83,7 +80,9 @@ pub async fn answer<S: SecretSource, Q: Queue>(
                     headers: &parts.headers,
                     body: &body,
                     request_id,
-                    deadline: deadline_of(&context),
+                    deadline: invocation::deadline(&context)
+                        .checked_sub(ANSWER_MARGIN)
+                        .unwrap_or_else(Instant::now),
                 })
                 .await
         }
@@ -103,21 +102,6 @@ fn decode_body(body: Option<&str>, is_base64_encoded: bool) -> Result<Cow<'_, [u
             .map_err(|_| Rejection::UndecodableBody),
         Some(text) => Ok(Cow::Borrowed(text.as_bytes())),
     }
-}
-
-/// When the answer must be ready: the invocation's deadline less the time to hand it back.
-fn deadline_of(context: &Context) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        });
-    let left = if context.deadline == 0 {
-        LONGEST_INVOCATION
-    } else {
-        Duration::from_millis(context.deadline.saturating_sub(now_ms))
-    };
-    Instant::now() + left.saturating_sub(ANSWER_MARGIN)
 }
 
 fn shape(response: Response<String>, rest_api: bool) -> Answer {

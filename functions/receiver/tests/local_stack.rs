@@ -186,23 +186,15 @@ async fn no_refusal_enqueues_anything() {
     assert_eq!(tampered.status, 400);
     let unsigned = function.post(secret, scan, Signing::Unsigned, "application/json");
     assert_eq!(unsigned.status, 400);
+    // The tampered body made the receiver re-read the secret: the next mismatch within the
+    // re-read interval is a 503 (3QPR would retry it), still never queued.
     let wrong_secret = function.post(
         "whsec_not_the_secret",
         scan,
         Signing::Signed,
         "application/json",
     );
-    assert_eq!(wrong_secret.status, 400);
-    let not_json = function.post(secret, b"scan.created", Signing::Signed, "application/json");
-    assert_eq!(not_json.status, 400);
-    assert!(not_json.body.contains("not JSON"), "{}", not_json.body);
-    let no_id = function.post(
-        secret,
-        br#"{"event":"scan.created"}"#,
-        Signing::Signed,
-        "application/json",
-    );
-    assert_eq!(no_id.status, 400);
+    assert_eq!(wrong_secret.status, 503);
     let max_size: usize = stack
         .sqs()
         .get_queue_attributes()
@@ -221,6 +213,36 @@ async fn no_refusal_enqueues_anything() {
 
     for queue in stack.queue_names() {
         assert!(stack.messages(&queue).await.is_empty(), "queue {queue}");
+    }
+}
+
+#[tokio::test]
+async fn signed_bodies_that_are_not_envelopes_are_kept_in_the_unrouted_queue() {
+    let stack = LocalStack::up();
+    let function = Function::ready(&stack);
+    let secret = stack.secret();
+    let bodies: [(&[u8], &str); 3] = [
+        (b"scan.created", "not JSON"),
+        (br#"{"event":"scan.created"}"#, "`id`"),
+        // Real SQS refuses U+0001 in an attribute value (moto does not check).
+        (
+            br#"{"event":"scan.created","id":"evt_\u0001","data":{}}"#,
+            "U+0001",
+        ),
+    ];
+    for (body, _) in bodies {
+        let answer = function.post(secret, body, Signing::Signed, "application/json");
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert!(answer.body.contains("quarantined"), "{}", answer.body);
+    }
+    let held = stack.messages("unrouted").await;
+    assert_eq!(held.len(), bodies.len());
+    for (body, reason) in bodies {
+        let message = held
+            .iter()
+            .find(|message| message.body().unwrap().as_bytes() == body)
+            .expect("kept byte for byte");
+        assert!(attribute(message, "quarantine_reason").contains(reason));
     }
 }
 
@@ -247,20 +269,29 @@ async fn the_secret_is_fetched_once_at_init() {
 }
 
 #[tokio::test]
-async fn a_secret_that_cannot_be_read_fails_init_naming_it() {
+async fn a_secret_that_cannot_be_read_is_503_with_a_log_line_naming_it() {
     let stack = LocalStack::up();
     let mut function = Function::start(&stack, &[("WEBHOOK_SECRET_ID", "3qpr/no-such-secret")]);
-    let lines = function
-        .process
-        .wait_for_log("receiver cannot start")
-        .to_vec();
+    function.process.wait_for_log("receiver ready");
+    let answer = function.post(
+        stack.secret(),
+        SAMPLES[0].1.as_bytes(),
+        Signing::Signed,
+        "application/json",
+    );
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.retry_after.as_deref(), Some("5"));
+    let lines = function.process.wait_for_log("secret_unavailable").to_vec();
     assert!(
         lines
             .iter()
-            .any(|line| line.contains("3qpr/no-such-secret")),
+            .any(|line| line.contains("cannot read the signing secret")
+                && line.contains("3qpr/no-such-secret")),
         "{lines:#?}"
     );
-    assert!(!function.process.wait_for_exit().success());
+    for queue in stack.queue_names() {
+        assert!(stack.messages(&queue).await.is_empty(), "queue {queue}");
+    }
 }
 
 #[tokio::test]
@@ -312,8 +343,11 @@ async fn a_new_secret_version_is_accepted_at_once_and_the_previous_one_still_is(
     assert_eq!(with_new.status, 200, "{}", with_new.body);
     let with_previous = function.post(stack.secret(), scan, Signing::Signed, "application/json");
     assert_eq!(with_previous.status, 200, "{}", with_previous.body);
+    // A mismatch right after the re-read: not refused (the secret may be rotated again), but
+    // answered 503 until the re-read interval allows another read.
     let with_other = function.post("whsec_neither", scan, Signing::Signed, "application/json");
-    assert_eq!(with_other.status, 400);
+    assert_eq!(with_other.status, 503, "{}", with_other.body);
+    assert!(with_other.retry_after.is_some());
     assert_eq!(stack.messages("scans").await.len(), 2);
 }
 

@@ -34,20 +34,23 @@ pub fn venv_bin(tool: &str) -> PathBuf {
     path
 }
 
-/// A binary of the workspace, built by the same `cargo test` run (the packages' own
-/// integration tests make cargo build them next to the test executables).
+/// A binary of the workspace, built now if it is not up to date (a no-op when it is), in the
+/// profile and target directory of the running tests.
 pub fn workspace_binary(name: &str) -> PathBuf {
     let test_executable = std::env::current_exe().expect("the test executable's path");
     let profile_dir = test_executable
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--bin", name])
+        .current_dir(workspace_root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build --bin {name} failed");
     let path = profile_dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the whole workspace's tests (`make test`), which builds it",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing", path.display());
     path
 }
 

@@ -3,6 +3,7 @@
 //! [`PortError`](qpr_webhooks::receiver::ports::PortError), answered with 503.
 
 pub mod consumer;
+pub mod invocation;
 pub mod sdk;
 pub mod secrets;
 pub mod sqs;

@@ -1,10 +1,19 @@
 //! One SQS batch: each record decoded into its typed event and handed to the consumer's
 //! [`EventHandler`], the batch answered with exactly the records that failed.
+//!
+//! Records run in lanes: on a FIFO queue a lane is a message group, elsewhere it is an event
+//! id. Lanes run concurrently (up to the consumer's concurrency), the records of a lane one
+//! after the other: a FIFO group keeps its order, and a second delivery of an event in the
+//! same batch waits for the first and shares its outcome.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::{FutureExt, StreamExt};
+use tokio::time::Instant;
 
 use crate::consumer::failure::{HandlerError, RecordFailure};
 use crate::consumer::metrics::{
@@ -12,7 +21,14 @@ use crate::consumer::metrics::{
     METRICS_NAMESPACE_VAR,
 };
 use crate::contract::envelope::{describe_json_error, Envelope, Event, EventDetails, EventKind};
-use crate::contract::message::{ATTR_EVENT_ID, ATTR_EVENT_TYPE};
+use crate::contract::message::{ATTR_EVENT_ID, ATTR_EVENT_TYPE, ATTR_QUARANTINE_REASON};
+
+/// Records of different lanes handled at once, unless `RECORD_CONCURRENCY` says otherwise.
+pub const DEFAULT_RECORD_CONCURRENCY: usize = 10;
+pub const RECORD_CONCURRENCY_VAR: &str = "RECORD_CONCURRENCY";
+/// Time kept at the end of an invocation to answer: records not finished by then are reported
+/// failed, so they are retried instead of timing out with the whole batch.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 
 /// One verified event, as a consumer's handler gets it.
 #[derive(Debug)]
@@ -51,29 +67,45 @@ pub trait EventHandler: Send + Sync {
 pub struct Consumer<H> {
     handler: H,
     metrics_namespace: String,
+    concurrency: usize,
 }
+
+/// How one record ended.
+type Outcome = Result<Option<EventKind>, RecordFailure>;
 
 impl<H: EventHandler> Consumer<H> {
     pub fn new(handler: H, metrics_namespace: impl Into<String>) -> Self {
         Self {
             handler,
             metrics_namespace: metrics_namespace.into(),
+            concurrency: DEFAULT_RECORD_CONCURRENCY,
         }
     }
 
-    /// The namespace from `METRICS_NAMESPACE` (read through `var`), or the default.
+    /// The settings from the environment (read through `var`): `METRICS_NAMESPACE` and
+    /// `RECORD_CONCURRENCY`, each with its default when unset or unusable.
     pub fn with_namespace_from(handler: H, var: impl Fn(&str) -> Option<String>) -> Self {
         let namespace = var(METRICS_NAMESPACE_VAR)
             .filter(|namespace| !namespace.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_string());
-        Self::new(handler, namespace)
+        let concurrency = var(RECORD_CONCURRENCY_VAR)
+            .and_then(|value| value.trim().parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_RECORD_CONCURRENCY);
+        Self::new(handler, namespace).with_concurrency(concurrency)
     }
 
-    /// What the Lambda function answers: processes the batch, prints its metrics to stdout as
-    /// EMF lines (the counts, then failed records by reason), and returns the partial batch
-    /// response.
-    pub async fn answer(&self, batch: &SqsEvent) -> SqsBatchResponse {
-        let report = self.process(batch).await;
+    /// At most `lanes` records handled at once (1: one after the other).
+    pub fn with_concurrency(mut self, lanes: usize) -> Self {
+        self.concurrency = lanes.max(1);
+        self
+    }
+
+    /// What the Lambda function answers: processes the batch before `deadline`, prints its
+    /// metrics to stdout as EMF lines (the counts, then failed records by reason), and returns
+    /// the partial batch response.
+    pub async fn answer(&self, batch: &SqsEvent, deadline: Instant) -> SqsBatchResponse {
+        let report = self.process_until(batch, deadline).await;
         if !report.counts.is_empty() {
             let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
             let now_ms = i64::try_from(now_ms).unwrap_or_default();
@@ -85,37 +117,52 @@ impl<H: EventHandler> Consumer<H> {
         report.response
     }
 
-    /// Processes a batch in order. A record that fails (undecodable, inconsistent, or refused
-    /// by the handler) is reported failed and never holds back the others; on a FIFO queue the
-    /// records after it in its message group are reported failed unprocessed, so the group's
-    /// order holds. An event id met twice in the batch is processed once.
+    /// [`Self::process_until`] with no deadline.
     pub async fn process(&self, batch: &SqsEvent) -> BatchReport {
+        self.process_until(batch, Instant::now() + Duration::from_secs(24 * 3600))
+            .await
+    }
+
+    /// Processes a batch. A record that fails (undecodable, inconsistent, refused by the
+    /// handler, a panic in it, or not done by `deadline`) is reported failed and never holds
+    /// back the others; on a FIFO queue the records after it in its message group are reported
+    /// failed unprocessed, so the group's order holds. An event id met twice in the batch is
+    /// processed once.
+    pub async fn process_until(&self, batch: &SqsEvent, deadline: Instant) -> BatchReport {
+        let stop_at = deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline);
+        let mut lanes: Vec<(&str, Vec<(usize, &SqsMessage)>)> = Vec::new();
+        for (index, record) in batch.records.iter().enumerate() {
+            let key = lane_key(record);
+            match lanes.iter_mut().find(|(lane, _)| *lane == key) {
+                Some((_, records)) => records.push((index, record)),
+                None => lanes.push((key, vec![(index, record)])),
+            }
+        }
+        let mut outcomes: Vec<(usize, Outcome)> = futures_util::stream::iter(lanes)
+            .map(|(_, records)| self.run_lane(records, stop_at))
+            .buffer_unordered(self.concurrency)
+            .flat_map(futures_util::stream::iter)
+            .collect()
+            .await;
+        outcomes.sort_by_key(|(index, _)| *index);
+
         let mut report = BatchReport::default();
-        let mut outcomes: HashMap<&str, bool> = HashMap::new();
-        let mut stopped_groups: HashSet<&str> = HashSet::new();
-        for record in &batch.records {
-            let message_id = record.message_id.as_deref().unwrap_or_default();
-            let group = record.attributes.get("MessageGroupId").map(String::as_str);
-            let result = match group {
-                Some(group) if stopped_groups.contains(group) => Err(RecordFailure::GroupStopped),
-                _ => self.process_record(record, &mut outcomes).await,
-            };
-            match result {
+        for (index, outcome) in outcomes {
+            let record = &batch.records[index];
+            match outcome {
                 Ok(Some(kind)) => *report.counts.entry(metric_name(kind)).or_default() += 1,
                 Ok(None) => {}
                 Err(failure) => {
+                    let message_id = record.message_id.as_deref().unwrap_or_default();
                     tracing::warn!(
                         message_id,
-                        message_group = group,
+                        message_group = message_group(record),
                         reason = failure.reason(),
                         error = %failure,
                         "record failed; SQS will deliver it again"
                     );
                     *report.counts.entry(FAILED_RECORDS_METRIC).or_default() += 1;
                     *report.failures.entry(failure.reason()).or_default() += 1;
-                    if let Some(group) = group {
-                        stopped_groups.insert(group);
-                    }
                     let mut item = BatchItemFailure::default();
                     item.item_identifier = message_id.to_string();
                     report.response.batch_item_failures.push(item);
@@ -125,19 +172,46 @@ impl<H: EventHandler> Consumer<H> {
         report
     }
 
-    /// `Ok(Some(kind))` when handled now, `Ok(None)` for a duplicate already handled.
-    async fn process_record<'a>(
+    /// The records of one lane, one after the other.
+    async fn run_lane(
         &self,
-        record: &'a SqsMessage,
-        outcomes: &mut HashMap<&'a str, bool>,
-    ) -> Result<Option<EventKind>, RecordFailure> {
+        records: Vec<(usize, &SqsMessage)>,
+        stop_at: Instant,
+    ) -> Vec<(usize, Outcome)> {
+        let mut outcomes = Vec::with_capacity(records.len());
+        let mut handled: HashMap<String, bool> = HashMap::new();
+        let mut group_stopped = false;
+        for (index, record) in records {
+            let outcome = if group_stopped {
+                Err(RecordFailure::GroupStopped)
+            } else if Instant::now() >= stop_at {
+                Err(RecordFailure::NotReached)
+            } else {
+                self.process_record(record, &mut handled, stop_at).await
+            };
+            if outcome.is_err() && message_group(record).is_some() {
+                group_stopped = true;
+            }
+            outcomes.push((index, outcome));
+        }
+        outcomes
+    }
+
+    /// `Ok(Some(kind))` when handled now, `Ok(None)` for a duplicate already handled.
+    async fn process_record(
+        &self,
+        record: &SqsMessage,
+        handled: &mut HashMap<String, bool>,
+        stop_at: Instant,
+    ) -> Outcome {
+        if let Some(reason) = string_attribute(record, ATTR_QUARANTINE_REASON) {
+            return Err(RecordFailure::Quarantined(reason.to_string()));
+        }
         let body = record.body.as_deref().ok_or(RecordFailure::NoBody)?;
         let envelope = Envelope::parse_str(body)?;
         check_attribute(record, ATTR_EVENT_TYPE, &envelope.event)?;
-        // The attribute (equal to the body's id) lives as long as the batch, so it can key
-        // the batch's outcomes.
         let event_id = check_attribute(record, ATTR_EVENT_ID, &envelope.id)?;
-        match outcomes.get(event_id) {
+        match handled.get(event_id) {
             Some(true) => return Ok(None),
             Some(false) => return Err(RecordFailure::DuplicateOfFailed(event_id.to_string())),
             None => {}
@@ -152,19 +226,58 @@ impl<H: EventHandler> Consumer<H> {
                     created_at: envelope.created_at.as_deref(),
                     event,
                 };
-                self.handler
-                    .handle(&delivered)
-                    .await
-                    .map_err(RecordFailure::Handler)
+                self.run_handler(&delivered, stop_at).await
             }
             Err(error) => Err(RecordFailure::UndocumentedData {
                 event_type: envelope.event.to_string(),
                 detail: describe_json_error(&error),
             }),
         };
-        outcomes.insert(event_id, result.is_ok());
+        handled.insert(event_id.to_string(), result.is_ok());
         result.map(|()| Some(kind))
     }
+
+    /// The handler on one event: a panic in it, or its running past `stop_at`, fails this
+    /// record only.
+    async fn run_handler(
+        &self,
+        delivered: &Delivered<'_>,
+        stop_at: Instant,
+    ) -> Result<(), RecordFailure> {
+        let handling = AssertUnwindSafe(self.handler.handle(delivered)).catch_unwind();
+        match tokio::time::timeout_at(stop_at, handling).await {
+            Err(_) => Err(RecordFailure::TimedOut),
+            Ok(Err(panic)) => Err(RecordFailure::Panicked(panic_message(panic.as_ref()))),
+            Ok(Ok(result)) => result.map_err(RecordFailure::Handler),
+        }
+    }
+}
+
+/// FIFO records run in their message group's lane, the others in their event's.
+fn lane_key(record: &SqsMessage) -> &str {
+    message_group(record)
+        .or_else(|| string_attribute(record, ATTR_EVENT_ID))
+        .or(record.message_id.as_deref())
+        .unwrap_or_default()
+}
+
+fn message_group(record: &SqsMessage) -> Option<&str> {
+    record.attributes.get("MessageGroupId").map(String::as_str)
+}
+
+fn string_attribute<'a>(record: &'a SqsMessage, name: &str) -> Option<&'a str> {
+    record
+        .message_attributes
+        .get(name)
+        .and_then(|attribute| attribute.string_value.as_deref())
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|message| message.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".to_string())
 }
 
 /// The receiver sets `event_type` and `event_id` from the body it verified; a record whose
@@ -174,11 +287,7 @@ fn check_attribute<'a>(
     name: &'static str,
     in_body: &str,
 ) -> Result<&'a str, RecordFailure> {
-    let attribute = record
-        .message_attributes
-        .get(name)
-        .and_then(|attribute| attribute.string_value.as_deref())
-        .ok_or(RecordFailure::MissingAttribute(name))?;
+    let attribute = string_attribute(record, name).ok_or(RecordFailure::MissingAttribute(name))?;
     if attribute != in_body {
         return Err(RecordFailure::AttributeMismatch {
             name,

@@ -46,6 +46,14 @@ pub enum RecordFailure {
     DuplicateOfFailed(String),
     #[error("an earlier record of its message group failed")]
     GroupStopped,
+    #[error("a quarantined body, not an event: {0}")]
+    Quarantined(String),
+    #[error("the handler panicked: {0}")]
+    Panicked(String),
+    #[error("the handler did not finish before the invocation's deadline")]
+    TimedOut,
+    #[error("not processed: the invocation's deadline was near")]
+    NotReached,
 }
 
 impl RecordFailure {
@@ -58,6 +66,9 @@ impl RecordFailure {
             Self::Handler(_) => "handler",
             Self::DuplicateOfFailed(_) => "duplicate_of_failed",
             Self::GroupStopped => "group_stopped",
+            Self::Quarantined(_) => "quarantined",
+            Self::Panicked(_) => "panicked",
+            Self::TimedOut | Self::NotReached => "deadline",
         }
     }
 }

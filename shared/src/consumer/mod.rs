@@ -7,7 +7,10 @@ mod batch;
 mod failure;
 mod metrics;
 
-pub use batch::{Consumer, Delivered, EventHandler};
+pub use batch::{
+    Consumer, Delivered, EventHandler, DEADLINE_MARGIN, DEFAULT_RECORD_CONCURRENCY,
+    RECORD_CONCURRENCY_VAR,
+};
 pub use failure::{HandlerError, RecordFailure, UnsupportedEvent};
 pub use metrics::{
     metric_name, BatchReport, DEFAULT_METRICS_NAMESPACE, FAILED_RECORDS_METRIC,

@@ -1,4 +1,5 @@
 use std::sync::Mutex;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 
@@ -37,8 +38,11 @@ fn batch(records: Vec<aws_lambda_events::event::sqs::SqsMessage>) -> SqsEvent {
     event
 }
 
+/// The events handled, in id order: records of different lanes run concurrently.
 fn handled(consumer: &Consumer<Recording>) -> Vec<String> {
-    consumer.handler.handled.lock().unwrap().clone()
+    let mut handled = consumer.handler.handled.lock().unwrap().clone();
+    handled.sort_unstable();
+    handled
 }
 
 #[tokio::test]
@@ -223,4 +227,113 @@ fn the_metrics_namespace_is_configurable_with_a_default() {
     assert_eq!(configured.metrics_namespace, "Acme/3QPR");
     let default = Consumer::with_namespace_from(Recording::default(), |_| None);
     assert_eq!(default.metrics_namespace, DEFAULT_METRICS_NAMESPACE);
+}
+
+/// Handles `scan.created`, panicking on evt_panic, hanging on evt_hang, taking 10 ms on others.
+#[derive(Default)]
+struct Unruly {
+    handled: Mutex<Vec<String>>,
+}
+
+impl EventHandler for Unruly {
+    async fn handle(&self, event: &Delivered<'_>) -> Result<(), HandlerError> {
+        match event.event_id {
+            "evt_panic" => panic!("the handler's own bug"),
+            "evt_hang" => std::future::pending::<()>().await,
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+        self.handled
+            .lock()
+            .unwrap()
+            .push(event.event_id.to_string());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_only_its_record() {
+    let consumer = Consumer::new(Unruly::default(), "test");
+    let report = consumer
+        .process(&batch(vec![
+            sqs_record("m1", &scan("evt_1"), None),
+            sqs_record("m2", &scan("evt_panic"), None),
+            sqs_record("m3", &scan("evt_3"), None),
+        ]))
+        .await;
+    assert_eq!(report.failed_ids(), ["m2"]);
+    assert_eq!(report.failures["panicked"], 1);
+    let mut handled = consumer.handler.handled.lock().unwrap().clone();
+    handled.sort_unstable();
+    assert_eq!(handled, ["evt_1", "evt_3"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_handler_and_records_not_reached_fail_before_the_deadline() {
+    let consumer = Consumer::new(Unruly::default(), "test").with_concurrency(1);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let report = consumer
+        .process_until(
+            &batch(vec![
+                sqs_record("m1", &scan("evt_1"), None),
+                sqs_record("m2", &scan("evt_hang"), None),
+                sqs_record("m3", &scan("evt_3"), None),
+            ]),
+            deadline,
+        )
+        .await;
+    assert!(Instant::now() <= deadline - DEADLINE_MARGIN);
+    assert_eq!(report.failed_ids(), ["m2", "m3"]);
+    assert_eq!(report.failures["deadline"], 2);
+    assert_eq!(*consumer.handler.handled.lock().unwrap(), ["evt_1"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn records_of_a_standard_queue_are_handled_concurrently() {
+    let records: Vec<_> = (0..10)
+        .map(|n| sqs_record(&format!("m{n}"), &scan(&format!("evt_{n}")), None))
+        .collect();
+    for (concurrency, took) in [(10, 10), (1, 100)] {
+        let consumer = Consumer::new(Unruly::default(), "test").with_concurrency(concurrency);
+        let started = Instant::now();
+        let report = consumer.process(&batch(records.clone())).await;
+        assert!(report.failed_ids().is_empty());
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(took),
+            "{concurrency}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn fifo_groups_keep_their_order_while_groups_run_concurrently() {
+    let consumer = Consumer::new(Unruly::default(), "test");
+    let started = Instant::now();
+    let report = consumer
+        .process(&batch(vec![
+            sqs_record("m1", &scan("evt_a1"), Some("qpr_a")),
+            sqs_record("m2", &scan("evt_b1"), Some("qpr_b")),
+            sqs_record("m3", &scan("evt_a2"), Some("qpr_a")),
+            sqs_record("m4", &scan("evt_b2"), Some("qpr_b")),
+        ]))
+        .await;
+    assert!(report.failed_ids().is_empty());
+    assert_eq!(started.elapsed(), Duration::from_millis(20));
+    let handled = consumer.handler.handled.lock().unwrap().clone();
+    let position = |id: &str| handled.iter().position(|h| h == id).unwrap();
+    assert!(position("evt_a1") < position("evt_a2"));
+    assert!(position("evt_b1") < position("evt_b2"));
+}
+
+#[tokio::test]
+async fn a_quarantined_body_on_a_consumer_queue_is_left_for_the_dead_letter_queue() {
+    let consumer = Consumer::new(Recording::default(), "test");
+    let mut quarantined = sqs_record("m1", "not json", None);
+    quarantined.message_attributes.insert(
+        "quarantine_reason".into(),
+        sqs_record("x", &scan("evt_x"), None).message_attributes["event_id"].clone(),
+    );
+    let report = consumer.process(&batch(vec![quarantined])).await;
+    assert_eq!(report.failed_ids(), ["m1"]);
+    assert_eq!(report.failures["quarantined"], 1);
 }
