@@ -18,11 +18,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building the functions, the sender and the runner"
-for package in receiver scans-consumer conversations-consumer account-consumer sender \
-  event-source-runner; do
-  cargo build --quiet -p "$package"
-done
+echo "== building the functions and the operator tool (qpr-webhooks)"
+cargo build --quiet --bins
 
 echo "== starting the local stack (moto on 127.0.0.1)"
 MAX_RECEIVE_COUNT=${MAX_RECEIVE_COUNT:-3} infra/local-stack.sh up
@@ -39,35 +36,25 @@ for _ in $(seq 200); do
 done
 
 url="http://127.0.0.1:$port/lambda-url/receiver/webhooks/3qpr"
-secret=$(sed -n "s/^WEBHOOK_SECRET='\(.*\)'$/\1/p" "$state/receiver.env")
-sender=target/debug/sender
+secret=$(.venv/bin/python infra/layout.py value "$state" secret.value)
+tool=target/debug/qpr-webhooks
 
 echo
 echo "== 3QPR sends the five documented events, signed ($url)"
-"$sender" --url "$url" --secret "$secret" --all
+"$tool" send --url "$url" --secret "$secret" --all
 echo
 echo "== someone changes a byte on the way, and someone sends no signature"
-"$sender" --url "$url" --secret "$secret" --tamper
-"$sender" --url "$url" --unsigned
+"$tool" send --url "$url" --secret "$secret" --signing tampered
+"$tool" send --url "$url" --signing unsigned
 echo
 echo "== 3QPR sends a scan.created whose data the consumers can never process (a poison record)"
-"$sender" --url "$url" --secret "$secret" --file infra/events/poison-scan.created.json
+"$tool" send --url "$url" --secret "$secret" --file infra/events/poison-scan.created.json
 echo
 echo "== what the queues hold before the consumers run (in SQS, looking is a receive: it counts)"
 infra/local-stack.sh messages
 echo
 echo "== the event-source runner feeds each queue to its consumer (visibility timeout 1 s here)"
-queue() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
-urls=$(sed -n "s/^QUEUE_URLS='\(.*\)'$/\1/p" "$state/receiver.env")
-maps=()
-for family in scans conversations account; do
-  maps+=(--map "$(queue "$urls" "$family")=$family-consumer")
-done
-set -a
-# shellcheck disable=SC1091
-. "$state/receiver.env"
-set +a
-target/debug/event-source-runner --invoke-url "http://127.0.0.1:$port" "${maps[@]}" \
+"$tool" event-source --invoke-url "http://127.0.0.1:$port" --local "$state" \
   --batch-size 10 --batch-window-ms 200 --visibility-timeout 1 --exit-when-idle 4
 echo
 echo "== what the queues hold now: the poison record in scans-dlq, nothing else"

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use sender::{Answer, Sender, Signing, SAMPLES};
+use qpr_cli::samples::SAMPLES;
+use qpr_cli::sender::{Answer, Sender, Signing};
 use testkit::{Emulator, LambdaProcess, LocalStack};
 
 /// The receiver polling its own emulator.
@@ -26,7 +27,7 @@ impl Function {
             &emulator,
             Path::new(env!("CARGO_BIN_EXE_receiver")),
             "receiver",
-            &stack.function_env(),
+            &stack.function_env("receiver"),
             overrides,
         );
         Self {
@@ -254,7 +255,7 @@ async fn the_secret_is_fetched_once_at_init() {
     stack
         .secrets_manager()
         .delete_secret()
-        .secret_id(&stack.env["WEBHOOK_SECRET_ID"])
+        .secret_id(stack.secret_id())
         .force_delete_without_recovery(true)
         .send()
         .await
@@ -332,7 +333,7 @@ async fn a_new_secret_version_is_accepted_at_once_and_the_previous_one_still_is(
     stack
         .secrets_manager()
         .put_secret_value()
-        .secret_id(&stack.env["WEBHOOK_SECRET_ID"])
+        .secret_id(stack.secret_id())
         .secret_string(rotated)
         .send()
         .await
@@ -354,7 +355,7 @@ async fn a_new_secret_version_is_accepted_at_once_and_the_previous_one_still_is(
 #[tokio::test]
 async fn an_aws_call_slower_than_the_timeout_is_503_with_retry_after() {
     let stack = LocalStack::up();
-    let proxy = StallingProxy::to(&stack.env["AWS_ENDPOINT_URL"]);
+    let proxy = StallingProxy::to(stack.endpoint());
     let mut function = Function::start(
         &stack,
         &[

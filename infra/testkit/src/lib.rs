@@ -4,7 +4,6 @@
 //!
 //! Needs the project's .venv (moto, cargo-lambda): `make test` creates it.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,7 +12,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
 pub fn workspace_root() -> PathBuf {
@@ -73,8 +71,8 @@ pub fn wait_for_port(port: u16) {
 pub struct LocalStack {
     state: PathBuf,
     port: u16,
-    /// What `infra/local-stack.sh` wrote to receiver.env.
-    pub env: HashMap<String, String>,
+    /// What `infra/local-stack.sh` wrote to stack.json.
+    pub description: qpr_cli::local::LocalStack,
     /// SDK settings for moto, shared by the clients the tests use.
     aws: SdkConfig,
 }
@@ -97,23 +95,12 @@ impl LocalStack {
             .status()
             .expect("infra/local-stack.sh runs");
         assert!(status.success(), "infra/local-stack.sh up failed");
-        let env_file = std::fs::read_to_string(state.join("receiver.env")).expect("receiver.env");
-        let env: HashMap<String, String> = env_file
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(key, value)| (key.to_string(), value.trim_matches('\'').to_string()))
-            .collect();
-        let aws = SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&env["AWS_ENDPOINT_URL"])
-            .region(Region::new("us-east-1"))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
-            .http_client(qpr_webhooks_aws::https_client())
-            .build();
+        let description = qpr_cli::local::LocalStack::load(&state).expect("stack.json");
+        let aws = description.sdk_config();
         Self {
             state,
             port,
-            env,
+            description,
             aws,
         }
     }
@@ -127,31 +114,46 @@ impl LocalStack {
             .status();
     }
 
-    /// The environment a function needs: AWS settings and the receiver's configuration, but
-    /// not the secret's value (the receiver reads it from Secrets Manager).
-    pub fn function_env(&self) -> Vec<(String, String)> {
-        self.env
+    /// The state directory (`stack.json`, moto's log).
+    pub fn state_dir(&self) -> &Path {
+        &self.state
+    }
+
+    /// The environment the template gives function `binary`, pointing at this stack.
+    pub fn function_env(&self, binary: &str) -> Vec<(String, String)> {
+        self.description.functions[binary]
             .iter()
-            .filter(|(key, _)| !matches!(key.as_str(), "WEBHOOK_SECRET" | "QUEUE_URLS"))
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
     }
 
+    /// The whsec_ value the secret was created with.
     pub fn secret(&self) -> &str {
-        &self.env["WEBHOOK_SECRET"]
+        &self.description.secret.value
     }
 
-    fn queue_urls(&self) -> HashMap<String, String> {
-        serde_json::from_str(&self.env["QUEUE_URLS"]).expect("QUEUE_URLS")
+    pub fn secret_id(&self) -> &str {
+        &self.description.secret.id
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.description.endpoint
     }
 
     pub fn queue_url(&self, name: &str) -> String {
-        self.queue_urls()[name].clone()
+        self.description
+            .queue_url(name)
+            .expect("a queue of the local stack")
+            .to_string()
     }
 
     /// The queues and their dead-letter queues (`scans`, `scans-dlq`, ...).
     pub fn queue_names(&self) -> Vec<String> {
-        self.queue_urls().into_keys().collect()
+        self.description
+            .all_queues()
+            .into_iter()
+            .map(|(name, _)| name.to_string())
+            .collect()
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {

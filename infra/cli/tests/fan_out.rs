@@ -5,7 +5,8 @@
 
 use std::process::{Command, Stdio};
 
-use sender::{Sender, Signing, SAMPLES};
+use qpr_cli::samples::SAMPLES;
+use qpr_cli::sender::{Sender, Signing};
 use testkit::{workspace_binary, Emulator, LambdaProcess, LocalStack, Process};
 
 const MAX_RECEIVE_COUNT: usize = 3;
@@ -36,18 +37,23 @@ async fn every_event_reaches_its_consumer_and_a_poison_record_its_dead_letter_qu
     let count = MAX_RECEIVE_COUNT.to_string();
     let stack = LocalStack::up_with(&[("MAX_RECEIVE_COUNT", &count)]);
     let emulator = Emulator::start();
-    let env = stack.function_env();
     let mut receiver = LambdaProcess::start(
         &emulator,
         &workspace_binary("receiver"),
         "receiver",
-        &env,
+        &stack.function_env("receiver"),
         &[],
     );
     let mut consumers: Vec<LambdaProcess> = CONSUMERS
         .iter()
         .map(|(_, function)| {
-            LambdaProcess::start(&emulator, &workspace_binary(function), function, &env, &[])
+            LambdaProcess::start(
+                &emulator,
+                &workspace_binary(function),
+                function,
+                &stack.function_env(function),
+                &[],
+            )
         })
         .collect();
     receiver.wait_for_log("receiver ready");
@@ -67,17 +73,16 @@ async fn every_event_reaches_its_consumer_and_a_poison_record_its_dead_letter_qu
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
 
-    let mut runner = Command::new(env!("CARGO_BIN_EXE_event-source-runner"));
+    // Every queue with a consumer in the local stack's description, fed to that consumer.
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_qpr-webhooks"));
     runner
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .arg("event-source")
         .args(["--invoke-url", &emulator.base_url()])
+        .arg("--local")
+        .arg(stack.state_dir())
         .args(["--batch-size", "10", "--batch-window-ms", "200"])
         .args(["--visibility-timeout", "1", "--exit-when-idle", "6"])
         .stdout(Stdio::piped());
-    for (queue, function) in CONSUMERS {
-        runner.args(["--map", &format!("{}={function}", stack.queue_url(queue))]);
-    }
     let mut runner = Process(runner.spawn().expect("the runner starts"));
     let status = runner.0.wait().expect("the runner exits");
     assert!(status.success(), "the runner failed");
