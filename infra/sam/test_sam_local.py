@@ -1,7 +1,8 @@
 """The SAM side, run by `make test` after the Rust tests: the template validates (cfn-lint
 included), `sam build` makes arm64 bootstraps with cargo-lambda, and every function answers
 `sam local invoke` in Docker on the same template (built for x86_64, the host's architecture),
-with the receiver reaching moto on 127.0.0.1; `sam local start-api` serves the sender over HTTP.
+with the receiver reaching moto on 127.0.0.1; `sam local start-api` serves `qpr-webhooks send`
+over HTTP.
 
 No registry is needed: the functions run in the image infra/sam/base-image.sh builds. Where a
 registry can be reached, SAM_STOCK_IMAGE=1 runs the same tests in AWS's stock image instead
@@ -228,13 +229,15 @@ def test_start_api_serves_the_sender_over_http(x86_build, image_args, queues):
                 assert time.monotonic() < deadline, "sam local start-api did not start"
                 time.sleep(0.5)
         url = f"http://127.0.0.1:{port}/webhooks/3qpr"
-        sender = ROOT / "target" / "debug" / "sender"
-        if not sender.exists():
-            subprocess.run(["cargo", "build", "-q", "-p", "sender"], cwd=ROOT, check=True)
-        signed = subprocess.run([str(sender), "--url", url, "--secret", FIXTURE_SECRET],
-                                capture_output=True, text=True, check=True).stdout
-        tampered = subprocess.run([str(sender), "--url", url, "--secret", FIXTURE_SECRET,
-                                   "--tamper"], capture_output=True, text=True, check=True).stdout
+        # The operator tool's `send`, built as it is now (cargo is quick when it is current).
+        subprocess.run(["cargo", "build", "-q", "-p", "qpr-webhooks-cli", "--bin", "qpr-webhooks"],
+                       cwd=ROOT, check=True)
+        tool = ROOT / "target" / "debug" / "qpr-webhooks"
+        send = [str(tool), "send", "--url", url, "--secret", FIXTURE_SECRET]
+        # Not check=True: `send` exits non-zero on an unexpected status, which the asserts show.
+        signed = subprocess.run(send, capture_output=True, text=True, check=False).stdout
+        tampered = subprocess.run([*send, "--signing", "tampered"], capture_output=True,
+                                  text=True, check=False).stdout
         assert "-> 200" in signed, signed
         assert "-> 400" in tampered, tampered
         assert len(held(queues, SCANS)) == 1
