@@ -17,7 +17,7 @@ export MOTO_PORT=${MOTO_PORT:-5400}
 infra/local-stack.sh setup
 export PATH="$root/.venv/bin:$PATH"
 
-cargo build --release --locked -p receiver -p sender
+cargo build --release --locked -p receiver -p qpr-webhooks-cli
 echo "1. stripped release binary (x86_64): $(stat -c %s target/release/receiver) bytes"
 
 if [ "${SKIP_ARM64:-}" != 1 ]; then
@@ -43,6 +43,7 @@ set -a
 # shellcheck disable=SC1091
 . "$STACK_STATE/receiver.env"
 set +a
+# shellcheck disable=SC2016  # $LATEST is the literal version name, not a variable
 export AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/receiver" \
   AWS_LAMBDA_FUNCTION_NAME=receiver AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
   AWS_LAMBDA_FUNCTION_VERSION='$LATEST' AWS_LAMBDA_LOG_FORMAT=json
@@ -50,7 +51,7 @@ url="http://127.0.0.1:$port/lambda-url/receiver/webhooks/3qpr"
 
 times=()
 for _ in $(seq "$runs"); do
-  target/release/sender --url "$url" --secret "$WEBHOOK_SECRET" >/dev/null &
+  target/release/qpr-webhooks send --url "$url" --secret "$WEBHOOK_SECRET" >/dev/null &
   sender_pid=$!
   start=$(date +%s%N)
   target/release/receiver >/dev/null 2>&1 &

@@ -31,7 +31,8 @@ def sign(secret: str, body: bytes) -> str:
 
 SECRET = "whsec_AbCdEfGhIjKlMnOpQrStUv"
 PREVIOUS = "whsec_PreviousSecretValue0123"
-SAMPLE = (pathlib.Path(__file__).resolve().parents[3] / "infra/samples/scan.created.json").read_bytes()
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+SAMPLE = (ROOT / "infra/samples/scan.created.json").read_bytes()
 MIB_UNIT = '{"scan":"🌷",\r\n"x":"\u2028"}\n'
 MIB_LEN = 1024 * 1024
 
@@ -63,7 +64,8 @@ crlf = b'{\r\n  "event": "scan.created",\r\n  "id": "evt_crlf"\r\n}\r\n'
 add("CRLF line endings", crlf, sign(SECRET, crlf))
 trailing = SAMPLE.rstrip(b"\n") + b"\n"
 add("trailing newline", trailing, sign(SECRET, trailing))
-add("signature of the body without its trailing newline", trailing, sign(SECRET, trailing.rstrip(b"\n")))
+add("signature of the body without its trailing newline", trailing,
+    sign(SECRET, trailing.rstrip(b"\n")))
 add("empty body", b"", sign(SECRET, b""))
 big = repeated(MIB_UNIT, MIB_LEN)
 add("1 MiB body", big, sign(SECRET, big), body_repeat=(MIB_UNIT, MIB_LEN))
@@ -87,4 +89,5 @@ add("no sha256= prefix", SAMPLE, sign(SECRET, SAMPLE)[len("sha256="):])
 add("truncated hex", SAMPLE, sign(SECRET, SAMPLE)[:-2])
 add("re-serialised JSON", json.dumps(json.loads(SAMPLE)).encode(), sign(SECRET, SAMPLE))
 
-print(json.dumps({"generated_by": "make_vectors.py", "vectors": vectors}, indent=1, ensure_ascii=False))
+document = {"generated_by": "make_vectors.py", "vectors": vectors}
+print(json.dumps(document, indent=1, ensure_ascii=False))
