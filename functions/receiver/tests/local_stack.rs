@@ -3,14 +3,14 @@
 //!
 //! Needs the project's .venv (moto, cargo-lambda): `make test` creates it.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use qpr_cli::samples::SAMPLES;
 use qpr_cli::sender::{Answer, Sender, Signing};
+use qpr_webhooks::contract::signature::SigningKey;
+use testkit::fault::{Fault, FaultProxy};
+use testkit::rie::{http_api_event, Rie};
 use testkit::{Emulator, LambdaProcess, LocalStack};
 
 /// The receiver polling its own emulator.
@@ -49,59 +49,6 @@ impl Function {
             .post(&self.url, body, signing, content_type)
             .expect("the emulator answers")
     }
-}
-
-/// A TCP proxy to moto that can be told to stop answering: every byte sent to it is then
-/// swallowed, as with an AWS endpoint that has become too slow.
-struct StallingProxy {
-    url: String,
-    stalled: Arc<AtomicBool>,
-}
-
-impl StallingProxy {
-    fn to(upstream: &str) -> Self {
-        let upstream = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a proxy port");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let stalled = Arc::new(AtomicBool::new(false));
-        let stall = Arc::clone(&stalled);
-        std::thread::spawn(move || {
-            for client in listener.incoming().map_while(Result::ok) {
-                let Ok(server) = TcpStream::connect(&upstream) else {
-                    continue;
-                };
-                let (Ok(client_out), Ok(server_out)) = (client.try_clone(), server.try_clone())
-                else {
-                    continue;
-                };
-                pipe(client, server_out, Arc::clone(&stall));
-                pipe(server, client_out, Arc::clone(&stall));
-            }
-        });
-        Self { url, stalled }
-    }
-
-    fn stall(&self) {
-        self.stalled.store(true, Ordering::SeqCst);
-    }
-}
-
-fn pipe(mut from: TcpStream, mut to: TcpStream, stalled: Arc<AtomicBool>) {
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 16 * 1024];
-        while let Ok(read) = from.read(&mut buffer) {
-            if read == 0 {
-                break;
-            }
-            if !stalled.load(Ordering::SeqCst) && to.write_all(&buffer[..read]).is_err() {
-                break;
-            }
-        }
-        let _ = to.shutdown(std::net::Shutdown::Write);
-    });
 }
 
 fn attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> String {
@@ -355,11 +302,11 @@ async fn a_new_secret_version_is_accepted_at_once_and_the_previous_one_still_is(
 #[tokio::test]
 async fn an_aws_call_slower_than_the_timeout_is_503_with_retry_after() {
     let stack = LocalStack::up();
-    let proxy = StallingProxy::to(stack.endpoint());
+    let proxy = FaultProxy::to(stack.endpoint());
     let mut function = Function::start(
         &stack,
         &[
-            ("AWS_ENDPOINT_URL", proxy.url.as_str()),
+            ("AWS_ENDPOINT_URL", proxy.url()),
             ("AWS_CALL_TIMEOUT_MS", "1000"),
         ],
     );
@@ -368,7 +315,7 @@ async fn an_aws_call_slower_than_the_timeout_is_503_with_retry_after() {
     let answer = function.post(stack.secret(), scan, Signing::Signed, "application/json");
     assert_eq!(answer.status, 200, "{}", answer.body);
 
-    proxy.stall();
+    proxy.set(Fault::Stall);
     let answer = function.post(stack.secret(), scan, Signing::Signed, "application/json");
     assert_eq!(answer.status, 503, "{}", answer.body);
     assert_eq!(answer.retry_after.as_deref(), Some("5"));
@@ -378,4 +325,100 @@ async fn an_aws_call_slower_than_the_timeout_is_503_with_retry_after() {
         "{lines:#?}"
     );
     assert_eq!(stack.messages("scans").await.len(), 1);
+}
+
+#[tokio::test]
+async fn with_aws_unreachable_at_cold_start_it_starts_answers_503_then_recovers() {
+    let stack = LocalStack::up();
+    let proxy = FaultProxy::to(stack.endpoint());
+    proxy.set(Fault::Refuse);
+    let mut function = Function::start(
+        &stack,
+        &[("AWS_ENDPOINT_URL", proxy.url()), ("RETRY_AFTER_SECONDS", "1")],
+    );
+    let lines = function.process.wait_for_log("receiver ready").to_vec();
+    assert!(
+        lines.iter().any(|line| line.contains("\"keys_loaded\":false")),
+        "{lines:#?}"
+    );
+    let scan = SAMPLES[0].1.as_bytes();
+    let answer = function.post(stack.secret(), scan, Signing::Signed, "application/json");
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.retry_after.as_deref(), Some("1"));
+
+    proxy.set(Fault::None);
+    std::thread::sleep(Duration::from_millis(1100));
+    let answer = function.post(stack.secret(), scan, Signing::Signed, "application/json");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(stack.messages("scans").await.len(), 1);
+    assert!(proxy.injected().refused > 0);
+}
+
+#[tokio::test]
+async fn throttled_aws_calls_are_503_with_retry_after_and_nothing_is_lost() {
+    let stack = LocalStack::up();
+    let proxy = FaultProxy::to(stack.endpoint());
+    let mut function = Function::start(&stack, &[("AWS_ENDPOINT_URL", proxy.url())]);
+    function.process.wait_for_log("receiver ready");
+    proxy.set(Fault::Throttle);
+    let scan = SAMPLES[0].1.as_bytes();
+    let answer = function.post(stack.secret(), scan, Signing::Signed, "application/json");
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(answer.retry_after.is_some());
+    let lines = function.process.wait_for_log("queue_unavailable").to_vec();
+    assert!(
+        lines.last().is_some_and(|line| line.contains("ThrottlingException")),
+        "{lines:#?}"
+    );
+    assert!(stack.messages("scans").await.is_empty());
+    proxy.set(Fault::None);
+    let answer = function.post(stack.secret(), scan, Signing::Signed, "application/json");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn under_lambdas_own_emulator_a_call_longer_than_the_invocation_is_503_before_the_timeout() {
+    let stack = LocalStack::up();
+    let proxy = FaultProxy::to(stack.endpoint());
+    let mut env = stack.function_env("receiver");
+    env.retain(|(key, _)| key != "AWS_ENDPOINT_URL" && key != "AWS_CALL_TIMEOUT_MS");
+    env.push(("AWS_ENDPOINT_URL".into(), proxy.url().into()));
+    // Longer than the 2 s the invocation has: only the deadline can stop it in time.
+    env.push(("AWS_CALL_TIMEOUT_MS".into(), "4000".into()));
+    let rie = Rie::start(Path::new(env!("CARGO_BIN_EXE_receiver")), &env, 2);
+    let scan = SAMPLES[0].1.as_bytes();
+    let signature = SigningKey::new(stack.secret()).unwrap().sign(scan);
+    let event = http_api_event(scan, &[("X-3QPR-Signature", &signature)]);
+    assert_eq!(rie.invoke(&event)["statusCode"], 200, "{:#?}", rie.log());
+
+    proxy.set(Fault::Stall);
+    let started = Instant::now();
+    let answer = rie.invoke(&event);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(answer["statusCode"], 503, "{answer:#}");
+    assert!(answer["headers"]["retry-after"].is_string(), "{answer:#}");
+    assert!(
+        rie.log().iter().any(|line| line.contains("\"outcome\":\"deadline\"")),
+        "{:#?}",
+        rie.log()
+    );
+    assert_eq!(stack.messages("scans").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_call_timeout_that_cannot_fit_the_function_timeout_fails_init_saying_so() {
+    let stack = LocalStack::up();
+    let mut function = Function::start(
+        &stack,
+        &[("AWS_CALL_TIMEOUT_MS", "5000"), ("FUNCTION_TIMEOUT_SECONDS", "10")],
+    );
+    let lines = function
+        .process
+        .wait_for_log("receiver configuration is invalid")
+        .to_vec();
+    assert!(
+        lines.iter().any(|line| line.contains("AWS_CALL_TIMEOUT_MS")),
+        "{lines:#?}"
+    );
+    assert!(!function.process.wait_for_exit().success());
 }

@@ -12,6 +12,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
+
+pub mod fault;
+pub mod rie;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
 pub fn workspace_root() -> PathBuf {
@@ -199,6 +202,50 @@ impl LocalStack {
         .iter()
         .filter_map(|name| attributes.get(name)?.parse::<u64>().ok())
         .sum()
+    }
+}
+
+impl LocalStack {
+    /// Every message the queue holds, received and deleted until it is empty.
+    pub async fn drain(&self, name: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        let url = self.queue_url(name);
+        let mut drained = Vec::new();
+        loop {
+            let received = self
+                .sqs()
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .expect("ReceiveMessage on moto")
+                .messages
+                .unwrap_or_default();
+            if received.is_empty() {
+                return drained;
+            }
+            let entries = received
+                .iter()
+                .enumerate()
+                .map(|(index, message)| {
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .receipt_handle(message.receipt_handle().unwrap_or_default())
+                        .build()
+                        .expect("an entry")
+                })
+                .collect();
+            self.sqs()
+                .delete_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("DeleteMessageBatch on moto");
+            drained.extend(received);
+        }
     }
 }
 
