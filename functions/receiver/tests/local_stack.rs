@@ -334,11 +334,16 @@ async fn with_aws_unreachable_at_cold_start_it_starts_answers_503_then_recovers(
     proxy.set(Fault::Refuse);
     let mut function = Function::start(
         &stack,
-        &[("AWS_ENDPOINT_URL", proxy.url()), ("RETRY_AFTER_SECONDS", "1")],
+        &[
+            ("AWS_ENDPOINT_URL", proxy.url()),
+            ("RETRY_AFTER_SECONDS", "1"),
+        ],
     );
     let lines = function.process.wait_for_log("receiver ready").to_vec();
     assert!(
-        lines.iter().any(|line| line.contains("\"keys_loaded\":false")),
+        lines
+            .iter()
+            .any(|line| line.contains("\"keys_loaded\":false")),
         "{lines:#?}"
     );
     let scan = SAMPLES[0].1.as_bytes();
@@ -367,7 +372,9 @@ async fn throttled_aws_calls_are_503_with_retry_after_and_nothing_is_lost() {
     assert!(answer.retry_after.is_some());
     let lines = function.process.wait_for_log("queue_unavailable").to_vec();
     assert!(
-        lines.last().is_some_and(|line| line.contains("ThrottlingException")),
+        lines
+            .last()
+            .is_some_and(|line| line.contains("ThrottlingException")),
         "{lines:#?}"
     );
     assert!(stack.messages("scans").await.is_empty());
@@ -394,11 +401,17 @@ async fn under_lambdas_own_emulator_a_call_longer_than_the_invocation_is_503_bef
     proxy.set(Fault::Stall);
     let started = Instant::now();
     let answer = rie.invoke(&event);
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(answer["statusCode"], 503, "{answer:#}");
     assert!(answer["headers"]["retry-after"].is_string(), "{answer:#}");
     assert!(
-        rie.log().iter().any(|line| line.contains("\"outcome\":\"deadline\"")),
+        rie.log()
+            .iter()
+            .any(|line| line.contains("\"outcome\":\"deadline\"")),
         "{:#?}",
         rie.log()
     );
@@ -410,14 +423,19 @@ async fn a_call_timeout_that_cannot_fit_the_function_timeout_fails_init_saying_s
     let stack = LocalStack::up();
     let mut function = Function::start(
         &stack,
-        &[("AWS_CALL_TIMEOUT_MS", "5000"), ("FUNCTION_TIMEOUT_SECONDS", "10")],
+        &[
+            ("AWS_CALL_TIMEOUT_MS", "5000"),
+            ("FUNCTION_TIMEOUT_SECONDS", "10"),
+        ],
     );
     let lines = function
         .process
         .wait_for_log("receiver configuration is invalid")
         .to_vec();
     assert!(
-        lines.iter().any(|line| line.contains("AWS_CALL_TIMEOUT_MS")),
+        lines
+            .iter()
+            .any(|line| line.contains("AWS_CALL_TIMEOUT_MS")),
         "{lines:#?}"
     );
     assert!(!function.process.wait_for_exit().success());

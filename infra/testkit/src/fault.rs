@@ -94,8 +94,18 @@ impl FaultProxy {
                         else {
                             continue;
                         };
-                        pipe(client, server_out, Arc::clone(&fault), Arc::clone(&counters));
-                        pipe(server, client_out, Arc::clone(&fault), Arc::clone(&counters));
+                        pipe(
+                            client,
+                            server_out,
+                            Arc::clone(&fault),
+                            Arc::clone(&counters),
+                        );
+                        pipe(
+                            server,
+                            client_out,
+                            Arc::clone(&fault),
+                            Arc::clone(&counters),
+                        );
                     }
                 }
             }
