@@ -2,6 +2,12 @@
 //! envelope, the request handler on any body, and the consumer on any SQS record. Nothing
 //! panics, and what is accepted comes out byte for byte.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: an unexpected value fails it at once"
+)]
+
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessageAttribute};
 use base64::Engine;
 use http::{HeaderMap, HeaderValue, Method};

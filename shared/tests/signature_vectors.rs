@@ -1,6 +1,12 @@
 //! Known-answer vectors decided by the sender's own reference function (`verify_webhook` in
 //! 3QPR's documentation): see `vectors/make_vectors.py`, which wrote `vectors/signatures.json`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: an unexpected value fails it at once"
+)]
+
 use qpr_webhooks::contract::signature::{Keyring, Signature};
 use serde::Deserialize;
 

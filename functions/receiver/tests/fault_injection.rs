@@ -9,6 +9,12 @@
 //! or tampered event is in any queue, and the figures are printed. `FAULT_EVENTS` sets the
 //! number of events (default 3000).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: an unexpected value fails it at once"
+)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

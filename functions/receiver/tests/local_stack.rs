@@ -3,6 +3,12 @@
 //!
 //! Needs the project's .venv (moto, cargo-lambda): `make test` creates it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: an unexpected value fails it at once"
+)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

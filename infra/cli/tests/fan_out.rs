@@ -3,6 +3,12 @@
 //! emulator. A poison record is retried and ends in its dead-letter queue; nothing else is lost
 //! or processed twice.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: an unexpected value fails it at once"
+)]
+
 use std::process::{Command, Stdio};
 
 use qpr_cli::samples::SAMPLES;

@@ -4,6 +4,12 @@
 //!
 //! Needs the project's .venv (moto, cargo-lambda): `make test` creates it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "the test harness: a broken set-up fails the test at once"
+)]
+
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

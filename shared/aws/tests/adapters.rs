@@ -1,6 +1,12 @@
 //! The AWS adapters against mocked SDK clients: what they ask AWS for, and how they read the
 //! answers and the failures. (The same adapters run against moto in `local_stack.rs`.)
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: an unexpected value fails it at once"
+)]
+
 use aws_sdk_secretsmanager::operation::get_secret_value::{
     GetSecretValueError, GetSecretValueOutput,
 };

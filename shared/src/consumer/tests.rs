@@ -32,7 +32,7 @@ fn scan(id: &str) -> String {
     )
 }
 
-fn batch(records: Vec<aws_lambda_events::event::sqs::SqsMessage>) -> SqsEvent {
+fn batch(records: Vec<SqsMessage>) -> SqsEvent {
     let mut event = SqsEvent::default();
     event.records = records;
     event

@@ -65,7 +65,7 @@ async fn post(setup: &Setup, headers: &HeaderMap, body: &[u8]) -> Response<Strin
 }
 
 fn in_a_while() -> Instant {
-    Instant::now() + std::time::Duration::from_secs(30)
+    Instant::now() + Duration::from_secs(30)
 }
 
 fn json(response: &Response<String>) -> serde_json::Value {
@@ -254,7 +254,7 @@ async fn unsigned_bodies_that_are_not_envelopes_are_refused_not_kept() {
 #[tokio::test]
 async fn bodies_larger_than_the_smallest_queue_accepts_are_413_before_any_signature_work() {
     let setup = setup_with_limits(QUEUE_LIMIT, 4096).await;
-    let limit = 4096 - crate::contract::message::ATTRIBUTE_ALLOWANCE;
+    let limit = 4096 - ATTRIBUTE_ALLOWANCE;
     let too_big = vec![b'x'; limit + 1];
     // No signature header at all: the size alone decides.
     let response = post(&setup, &HeaderMap::new(), &too_big).await;
@@ -275,7 +275,7 @@ async fn attributes_that_overflow_the_routed_queue_are_413_too() {
         r#"{{"event":"scan.created","id":"{}","data":{{}}}}"#,
         "e".repeat(960)
     );
-    assert!(body.len() <= 2048 - crate::contract::message::ATTRIBUTE_ALLOWANCE);
+    assert!(body.len() <= 2048 - ATTRIBUTE_ALLOWANCE);
     let response = post(
         &setup,
         &signed_headers(SECRET, body.as_bytes()),
@@ -467,7 +467,7 @@ async fn with_aws_down_at_start_up_it_starts_answers_503_and_recovers_at_a_bound
 
     secrets.set_failing(false);
     queue.set_failing(false);
-    tokio::time::advance(std::time::Duration::from_secs(5)).await;
+    tokio::time::advance(Duration::from_secs(5)).await;
     let response = post(&setup, &headers, body).await;
     assert_eq!(response.status(), StatusCode::OK, "{}", response.body());
     assert_eq!(setup.receiver.is_ready(), (true, true));
@@ -477,9 +477,9 @@ async fn with_aws_down_at_start_up_it_starts_answers_503_and_recovers_at_a_bound
 #[tokio::test(start_paused = true)]
 async fn a_queue_slower_than_the_invocation_has_left_is_503_before_the_deadline() {
     let setup = setup().await;
-    setup.queue.set_delay(std::time::Duration::from_secs(60));
+    setup.queue.set_delay(Duration::from_secs(60));
     let body = SCAN.as_bytes();
-    let deadline = Instant::now() + std::time::Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(2);
     let response = setup
         .receiver
         .handle(Inbound {
