@@ -27,11 +27,41 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Register the deployed receiver with 3QPR and store the secret 3QPR returns, unseen
+    #[command(
+        after_help = "The API key comes from THREEQPR_API_KEY, or a prompt; never from a flag.\n\
+        The secret 3QPR returns is written straight into the stack's secret (PutSecretValue: it\n\
+        becomes AWSCURRENT, the value before it AWSPREVIOUS, which keeps verifying) and is never\n\
+        printed, logged or written to disk. If it cannot be stored, the command says so and exits 4."
+    )]
+    Register(RegisterArgs),
+    /// Check a deployment: the secret, the queues and their dead-letter queues, the alarms
+    #[command(
+        after_help = "One line per check, ✓ or ✗, with what to do for each ✗. Exits 0 when all pass.\n\
+        With --send, a signed test event of type qpr_webhooks.check goes through the public URL; it\n\
+        must be answered 2xx and appear on the unrouted queue (no consumer reads it), then it is deleted."
+    )]
+    Check(CheckArgs),
     /// Sign webhook events as 3QPR does and POST each once, printing the answers
     #[command(
         after_help = "Exits 0 when every answer is what a correct receiver gives: 2xx for a signed event, 400 for a tampered or unsigned one."
     )]
     Send(SendArgs),
+    /// Follow a queue or dead-letter queue: each message's type, id, age and size as it arrives
+    #[command(
+        after_help = "SQS has no peek: every message tail shows has been received once more. On a\n\
+        dead-letter queue that changes nothing. On a queue with a redrive policy each poll counts\n\
+        towards maxReceiveCount, so tail refuses such a queue unless given --count-receives."
+    )]
+    Tail(TailArgs),
+    /// A local 3QPR: serve the registration API, then deliver events as 3QPR does
+    #[command(
+        after_help = "Answers POST /v1/webhooks as 3QPR documents it (a fresh whsec_ secret, returned once),\n\
+        then delivers events of the registered types to the registered URL: signed, retried on every\n\
+        non-2xx and timeout with backoff, for a bounded time. Prints what was delivered, retried and\n\
+        given up. Exits 0 when everything was delivered."
+    )]
+    Simulate(SimulateArgs),
     /// Do locally what Lambda's SQS event source mapping does: feed each queue to its consumer
     #[command(name = "event-source")]
     EventSource(EventSourceArgs),
@@ -43,6 +73,102 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// Which deployment: a CloudFormation stack, or the local stack.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The stack `sam deploy` created
+    #[arg(long, default_value = "threeqpr-webhooks", conflicts_with = "local")]
+    pub stack: String,
+    /// The local stack (infra/local-stack.sh up) in this state directory (default infra/.state)
+    #[arg(long, value_name = "STATE_DIR", num_args = 0..=1, default_missing_value = "")]
+    pub local: Option<PathBuf>,
+}
+
+/// The five event types 3QPR documents.
+pub const DOCUMENTED_EVENTS: [&str; 5] = [
+    "scan.created",
+    "conversation.completed",
+    "qpr_code.created",
+    "subscription.upgraded",
+    "subscription.cancelled",
+];
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The receiver's public URL (default: the stack's WebhookUrl output)
+    #[arg(long)]
+    pub url: Option<String>,
+    /// An event type to subscribe to (repeatable; default: the five documented ones)
+    #[arg(long = "event", value_name = "TYPE")]
+    pub events: Vec<String>,
+    /// 3QPR's API
+    #[arg(
+        long,
+        default_value = "https://api.3qpr.com",
+        env = "THREEQPR_API_BASE"
+    )]
+    pub api_base: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Also send a signed test event through the public URL and find it on its queue
+    #[arg(long)]
+    pub send: bool,
+    /// The receiver's public URL for --send (default: the stack's WebhookUrl output)
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The queue: a name of the deployment (scans, scans-dlq, ...) or a queue URL
+    pub queue: String,
+    /// Follow a queue with a redrive policy anyway, each poll counting as a receive
+    #[arg(long)]
+    pub count_receives: bool,
+    /// Stop after this many seconds without a new message (default: follow until stopped)
+    #[arg(long, value_name = "SECONDS")]
+    pub exit_when_idle: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Where to serve 3QPR's API
+    #[arg(long, default_value = "127.0.0.1:8300")]
+    pub listen: String,
+    /// Events to deliver per registered type (the sample, then copies with fresh ids)
+    #[arg(long, default_value_t = 1)]
+    pub per_type: usize,
+    /// Also deliver the bytes of this file (repeatable)
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Seconds between a registration and its first delivery
+    #[arg(long, default_value_t = 2)]
+    pub deliver_after: u64,
+    /// Stop retrying an event this many seconds after its first attempt
+    #[arg(long, default_value_t = 300)]
+    pub give_up_after: u64,
+    /// The first backoff, in milliseconds; it doubles after each failed attempt
+    #[arg(long, default_value_t = 1000)]
+    pub first_backoff_ms: u64,
+    /// The longest backoff, in seconds
+    #[arg(long, default_value_t = 60)]
+    pub max_backoff: u64,
+    /// Seconds an attempt may take before it counts as timed out
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout: u64,
+    /// Registrations to serve before exiting
+    #[arg(long, default_value_t = 1)]
+    pub registrations: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

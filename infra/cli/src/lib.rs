@@ -9,6 +9,8 @@ pub mod event_source;
 pub mod local;
 pub mod samples;
 pub mod sender;
+pub mod target;
+pub mod threeqpr;
 
 /// How a command ended; see [`cli::EXIT_CODES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

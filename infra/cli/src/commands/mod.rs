@@ -1,7 +1,11 @@
 //! Each subcommand's work, and how it ends.
 
+mod check;
 mod event_source;
+mod register;
 mod send;
+mod simulate;
+mod tail;
 
 use clap::CommandFactory;
 
@@ -10,7 +14,11 @@ use crate::Exit;
 
 pub async fn run(cli: Cli) -> Exit {
     match cli.command {
+        Command::Register(args) => register::run(args).await,
+        Command::Check(args) => check::run(args).await,
         Command::Send(args) => send::run(args),
+        Command::Tail(args) => tail::run(args).await,
+        Command::Simulate(args) => simulate::run(args).await,
         Command::EventSource(args) => event_source::run(args).await,
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -28,4 +36,10 @@ pub async fn run(cli: Cli) -> Exit {
 fn usage(problem: impl std::fmt::Display) -> Exit {
     eprintln!("qpr-webhooks: {problem}");
     Exit::Usage
+}
+
+/// Prints why AWS or 3QPR could not be reached and says how it ends.
+fn unreachable(problem: impl std::fmt::Display) -> Exit {
+    eprintln!("qpr-webhooks: {problem}");
+    Exit::Unreachable
 }
