@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# The local demo, the whole path: the local stack up; the receiver and the three consumers under
-# `cargo lambda watch`; the sender posting the five sample events, a tampered and an unsigned
-# one, and one the consumers can never process; the event-source runner feeding each queue to
-# its consumer; then what each queue and dead-letter queue holds, and the functions' log lines.
-# Knobs: DEMO_PORT (9000) for the emulator, MOTO_PORT (5000) for moto.
+# The local demo, the whole path, as a user lives it after `sam deploy`:
+#   1. the local stack up (moto: the template's secret and queues); the receiver and the three
+#      consumers under `cargo lambda watch`;
+#   2. a local 3QPR (`qpr-webhooks simulate`): `qpr-webhooks register` registers the receiver
+#      with it and stores the secret it returns, unseen; the local 3QPR then delivers the five
+#      documented events and a poison one, signed, retrying until accepted;
+#   3. a tampered and an unsigned request, refused; `qpr-webhooks check --send`;
+#   4. the event-source runner feeds each queue to its consumer; the poison record ends in its
+#      dead-letter queue; what each queue holds, the log lines and the metrics.
+# Knobs: DEMO_PORT (9000) for the emulator, THREEQPR_PORT (8300) for the local 3QPR, MOTO_PORT
+# (5000) for moto.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 port=${DEMO_PORT:-9000}
+threeqpr=127.0.0.1:${THREEQPR_PORT:-8300}
 state=${STACK_STATE:-$root/infra/.state}
-log="$state/receiver.log"
+log="$state/functions.log"
+tool=target/debug/qpr-webhooks
 
 cleanup() {
-  [ -n "${watch_pid:-}" ] && kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
+  [ -n "${simulate_pid:-}" ] && kill "$simulate_pid" 2>/dev/null
+  [ -n "${watch_pid:-}" ] && kill -- "-$watch_pid" 2>/dev/null
   infra/local-stack.sh down
 }
 trap cleanup EXIT
@@ -26,7 +35,7 @@ MAX_RECEIVE_COUNT=${MAX_RECEIVE_COUNT:-3} infra/local-stack.sh up
 export PATH="$root/.venv/bin:$PATH"
 
 echo "== starting cargo lambda watch on 127.0.0.1:$port (the receiver and the consumers)"
-# setsid: the emulator and the receiver it runs form one group, stopped together at the end.
+# setsid: the emulator and the functions it runs form one group, stopped together at the end.
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes \
   --env-file "$state/receiver.env" >"$log" 2>&1 &
 watch_pid=$!
@@ -34,21 +43,32 @@ for _ in $(seq 200); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
-
 url="http://127.0.0.1:$port/lambda-url/receiver/webhooks/3qpr"
-secret=$(.venv/bin/python infra/layout.py value "$state" secret.value)
-tool=target/debug/qpr-webhooks
 
 echo
-echo "== 3QPR sends the five documented events, signed ($url)"
-"$tool" send --url "$url" --secret "$secret" --all
+echo "== a local 3QPR on $threeqpr; register the receiver with it"
+"$tool" simulate --listen "$threeqpr" --file infra/events/poison-scan.created.json \
+  --deliver-after 2 --first-backoff-ms 500 --max-backoff 5 --give-up-after 60 &
+simulate_pid=$!
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/${threeqpr%:*}/${threeqpr#*:}") 2>/dev/null && break
+  sleep 0.1
+done
+THREEQPR_API_KEY=local-demo-key "$tool" register --local "$state" --url "$url" \
+  --api-base "http://$threeqpr"
 echo
-echo "== someone changes a byte on the way, and someone sends no signature"
-"$tool" send --url "$url" --secret "$secret" --signing tampered
-"$tool" send --url "$url" --signing unsigned
+echo "== the local 3QPR delivers the five documented events and a poison one, signed"
+echo "   (the receiver reads the new secret on the first webhook signed with it)"
+wait "$simulate_pid"
+simulate_pid=
 echo
-echo "== 3QPR sends a scan.created whose data the consumers can never process (a poison record)"
-"$tool" send --url "$url" --secret "$secret" --file infra/events/poison-scan.created.json
+echo "== someone changes a byte on the way, and someone sends no signature: both refused"
+secret=$(.venv/bin/python infra/layout.py value "$state" secret.value)
+"$tool" send --url "$url" --secret "$secret" --signing tampered || true
+"$tool" send --url "$url" --signing unsigned || true
+echo
+echo "== qpr-webhooks check --send: the deployment doctor"
+"$tool" check --local "$state" --send --url "$url" || true
 echo
 echo "== what the queues hold before the consumers run (in SQS, looking is a receive: it counts)"
 infra/local-stack.sh messages
@@ -61,10 +81,8 @@ echo "== what the queues hold now: the poison record in scans-dlq, nothing else"
 infra/local-stack.sh messages
 echo
 echo "== the functions' log lines (one per request or event; never the secret, signature or body)"
-grep -E 'webhook|event processed|record failed' "$log" | sed -E 's/^ *(INFO|WARN) Lambda runtime invoke\{[^}]*\}: / \1 /' || true
+grep -E 'webhook|event processed|record failed' "$log" |
+  sed -E 's/^ *(INFO|WARN) Lambda runtime invoke\{[^}]*\}: / \1 /' || true
 echo
 echo "== the consumers' metrics (CloudWatch Embedded Metric Format, one line per batch)"
 grep '"_aws"' "$log" || true
-
-# Stop the emulator's whole group (it runs the receiver as a child).
-kill -- "-$watch_pid" 2>/dev/null || true

@@ -173,14 +173,14 @@ fn events_for(types: &[String], per_type: usize, extra: &[Vec<u8>]) -> Vec<(Stri
             .unwrap_or_else(|| {
                 serde_json::json!({"event": event_type, "id": format!("evt_sim_{event_type}"), "data": {}})
             });
-        for copy in 0..per_type {
+        let id = template["id"].as_str().unwrap_or("evt_sim").to_string();
+        // The sample byte for byte, then copies with fresh ids.
+        let first = sample(event_type).map_or_else(|| template.to_string(), str::to_string);
+        events.push((id.clone(), first.into_bytes()));
+        for copy in 1..per_type {
             let mut event = template.clone();
-            if copy > 0 {
-                let id = format!("{}_{copy}", event["id"].as_str().unwrap_or("evt_sim"));
-                event["id"] = serde_json::json!(id);
-            }
-            let id = event["id"].as_str().unwrap_or_default().to_string();
-            events.push((id, event.to_string().into_bytes()));
+            event["id"] = serde_json::json!(format!("{id}_{copy}"));
+            events.push((format!("{id}_{copy}"), event.to_string().into_bytes()));
         }
     }
     for (index, body) in extra.iter().enumerate() {
