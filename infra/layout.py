@@ -7,9 +7,12 @@ From the template:
   (`${ScansQueue}` is "scans");
 - the consumers: every function with an SQS event, by its binary
   (Metadata.BuildProperties.Binary), and the queue it reads;
+- the one secret, the one bucket (the payload bucket) and the one table (the idempotency
+  table), by logical id, and the table's key schema;
 - each function's Environment, resolved for a local stack: a small resolver of the intrinsic
   functions the template uses (Ref, Fn::Sub, Fn::If, Fn::GetAtt, Fn::Equals, Fn::Not, ...),
-  against the parameters' defaults and overrides and the local resources' ids.
+  against the parameters' defaults and overrides and the local resources' ids (`!Ref
+  PayloadBucket` is the local bucket's name, `!GetAtt ScansQueue.QueueName` the queue's).
 
 `local_stack.py create` builds the stack from this and writes stack.json into the state
 directory; `load_state` reads it back for every other tool, and shell scripts read it with
@@ -313,12 +316,27 @@ class Layout:
             return self.routes[max(families, key=len)]
         return self.routes["*"]
 
+    def only(self, resource_type: str) -> str:
+        """The logical id of the template's one resource of this type."""
+        found = [logical_id for logical_id, resource in self.template["Resources"].items()
+                 if resource.get("Type") == resource_type]
+        if len(found) != 1:
+            raise LayoutError(f"expected one {resource_type}, found {found}")
+        return found[0]
+
     def secret_logical_id(self) -> str:
-        secrets = [logical_id for logical_id, resource in self.template["Resources"].items()
-                   if resource.get("Type") == "AWS::SecretsManager::Secret"]
-        if len(secrets) != 1:
-            raise LayoutError(f"expected one AWS::SecretsManager::Secret, found {secrets}")
-        return secrets[0]
+        return self.only("AWS::SecretsManager::Secret")
+
+    def bucket_logical_id(self) -> str:
+        """The payload bucket: claim-check objects and the archive."""
+        return self.only("AWS::S3::Bucket")
+
+    def table_logical_id(self) -> str:
+        """The consumers' idempotency table."""
+        return self.only("AWS::DynamoDB::Table")
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        return self.template["Resources"][logical_id].get("Properties", {})
 
     def resolver(self, parameters: dict[str, str] | None = None,
                  physical: dict[str, dict[str, str]] | None = None,
