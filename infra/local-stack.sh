@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# The local AWS stand-in for the receiver: a moto server on 127.0.0.1 holding the signing secret
-# and the queues.
+# The local AWS stand-in for the receiver: a moto server on 127.0.0.1 holding the signing
+# secret, the payload bucket, the idempotency table and the queues.
 #
 #   infra/local-stack.sh setup      create .venv with the pinned tools (infra/requirements.txt)
-#   infra/local-stack.sh up         setup, start moto, create the secret and queues
+#   infra/local-stack.sh up         setup, start moto, create the secret, bucket, table, queues
 #   infra/local-stack.sh messages   print what each queue holds
 #   infra/local-stack.sh down       stop moto and forget its state
 #
-# The secret and the queues are those of template.yaml (infra/layout.py reads it). The state
-# directory gets stack.json, the description every tool reads, and from it receiver.env
-# (`cargo lambda watch --env-file`) and sam-env.json (`sam local --env-vars`).
+# All of them are those of template.yaml (infra/layout.py reads it). The state directory gets
+# stack.json, the description every tool reads, and from it receiver.env (`cargo lambda watch
+# --env-file`) and sam-env.json (`sam local --env-vars`).
 #
 # Knobs: MOTO_PORT (5000), STACK_STATE (infra/.state: moto's pid and log, stack.json,
 # receiver.env, sam-env.json), WEBHOOK_SECRET (a random whsec_ value), VENV (.venv),
@@ -58,5 +58,5 @@ messages() {
 
 case "${1:-}" in
   setup | up | down | messages) "$1" ;;
-  *) sed -n '2,18p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
 esac

@@ -5,12 +5,16 @@ declares them (infra/layout.py reads it).
     local_stack.py create   --endpoint URL --state-dir DIR [--secret-name NAME]
     local_stack.py messages --state-dir DIR
 
-`create` makes the signing secret and every queue of the template with its dead-letter queue,
-then writes into DIR:
+`create` makes the signing secret, the payload bucket (S3, reached path-style: moto serves
+it at the same endpoint), the idempotency table (DynamoDB, with the template's key schema and
+TTL attribute) and every queue of the template with its dead-letter queue, then writes into DIR:
 - stack.json: the description every other tool reads (layout.load_state): endpoint, region,
-  credentials, the secret, the routes, the queues and each function's environment;
+  credentials, the secret, the bucket's and the table's names, the routes, the queues and
+  each function's environment;
 - receiver.env: every function's variables in one dotenv file, for `cargo lambda watch
-  --env-file` (plus WEBHOOK_SECRET and QUEUE_URLS, for the sender and the Rust test kit);
+  --env-file` (plus WEBHOOK_SECRET and QUEUE_URLS, for the sender and the Rust test kit),
+  except those each function sets to its own value (IDEMPOTENCY_NAMESPACE), which one file
+  cannot hold: stack.json and sam-env.json have them;
 - sam-env.json: per function of the template, its variables pointing at moto, for
   `sam local --env-vars`.
 `messages` prints what each queue holds, leaving it there. SQS has no peek: each look is a
@@ -30,23 +34,29 @@ import time
 import urllib.request
 
 import boto3
+from botocore.config import Config
 
 import layout
 
 REGION = "us-east-1"
 ACCESS_KEY_ID = "testing"
 SECRET_ACCESS_KEY = "testing"
+BUCKET = "3qpr-webhooks-payloads"
+TABLE = "3qpr-webhooks-idempotency"
+# Variables each function sets to a value of its own: not in receiver.env (see write_env_file).
+PER_FUNCTION = ("IDEMPOTENCY_NAMESPACE",)
 # CreateQueue attributes that the template's queue properties may set (same names).
 QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds",
                     "MaximumMessageSize", "ReceiveMessageWaitTimeSeconds", "FifoQueue",
                     "ContentBasedDeduplication", "SqsManagedSseEnabled")
 
 
-def clients(endpoint):
+def client(endpoint, service):
     session = boto3.session.Session(aws_access_key_id=ACCESS_KEY_ID,
                                     aws_secret_access_key=SECRET_ACCESS_KEY, region_name=REGION)
-    return (session.client("sqs", endpoint_url=endpoint),
-            session.client("secretsmanager", endpoint_url=endpoint))
+    # Path-style S3 (http://127.0.0.1:PORT/BUCKET/KEY): a bucket can't be a subdomain of an IP.
+    config = Config(s3={"addressing_style": "path"}) if service == "s3" else None
+    return session.client(service, endpoint_url=endpoint, config=config)
 
 
 def wait_until_up(endpoint, seconds=60):
@@ -73,9 +83,22 @@ def create_queue(sqs, name, attributes):
     return {"name": name, "url": url, "arn": arn}
 
 
+def create_table(dynamodb, name, properties):
+    """The table with the template's key schema, billing mode and TTL attribute."""
+    dynamodb.create_table(TableName=name, KeySchema=properties["KeySchema"],
+                          AttributeDefinitions=properties["AttributeDefinitions"],
+                          BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"))
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+            "AttributeName": ttl["AttributeName"],
+            "Enabled": layout.cfn_string(ttl["Enabled"]) == "true"})
+    return dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
+
+
 def create(args):
     wait_until_up(args.endpoint)
-    sqs, secretsmanager = clients(args.endpoint)
+    sqs = client(args.endpoint, "sqs")
     stack = layout.Layout.from_template()
     parameters = {"LocalEndpointUrl": args.endpoint}
     if os.environ.get("MAX_RECEIVE_COUNT"):
@@ -84,7 +107,15 @@ def create(args):
     resolver = stack.resolver(parameters, physical, REGION)
 
     secret_value = os.environ.get("WEBHOOK_SECRET") or "whsec_" + secrets.token_urlsafe(24)
-    secretsmanager.create_secret(Name=args.secret_name, SecretString=secret_value)
+    client(args.endpoint, "secretsmanager").create_secret(Name=args.secret_name,
+                                                          SecretString=secret_value)
+    client(args.endpoint, "s3").create_bucket(Bucket=args.bucket_name)
+    physical[stack.bucket_logical_id()] = {"Ref": args.bucket_name,
+                                           "Arn": f"arn:aws:s3:::{args.bucket_name}"}
+    table = stack.table_logical_id()
+    table_arn = create_table(client(args.endpoint, "dynamodb"), args.table_name,
+                             resolver.resolve(stack.properties(table)))
+    physical[table] = {"Ref": args.table_name, "Arn": table_arn}
 
     queues = []
     for queue in stack.queues:
@@ -118,6 +149,8 @@ def create(args):
         "access_key_id": ACCESS_KEY_ID,
         "secret_access_key": SECRET_ACCESS_KEY,
         "secret": {"id": args.secret_name, "value": secret_value},
+        "bucket": args.bucket_name,
+        "table": args.table_name,
         "routes": stack.routes,
         "queues": queues,
         "functions": {function.binary: {**declared[function.logical_id], **aws}
@@ -128,19 +161,23 @@ def create(args):
     (state_dir / layout.STACK_FILE).write_text(json.dumps(state, indent=2) + "\n")
     write_env_file(state, state_dir / "receiver.env")
     (state_dir / "sam-env.json").write_text(json.dumps(declared, indent=2) + "\n")
-    print(f"local stack on {args.endpoint}: secret {args.secret_name}, queues "
+    print(f"local stack on {args.endpoint}: secret {args.secret_name}, bucket "
+          f"{args.bucket_name}, table {args.table_name}, queues "
           f"{', '.join(layout.queue_urls(state))}")
 
 
 def write_env_file(state, path):
     """One dotenv file for all the functions (cargo lambda watch runs them all with it): the
     AWS settings, then every function's variables. A variable two functions set differently
-    cannot be in it."""
+    cannot be in it: those of PER_FUNCTION are left out (each function then uses its own
+    default), any other is an error."""
     env = {"AWS_ENDPOINT_URL": state["endpoint"], "AWS_REGION": state["region"],
            "AWS_ACCESS_KEY_ID": state["access_key_id"],
            "AWS_SECRET_ACCESS_KEY": state["secret_access_key"]}
     for binary, variables in state["functions"].items():
         for key, value in variables.items():
+            if key in PER_FUNCTION:
+                continue
             if env.setdefault(key, value) != value:
                 sys.exit(f"{key} differs between the functions ({binary}): receiver.env can't "
                          "hold both")
@@ -158,7 +195,7 @@ def write_env_file(state, path):
 
 def messages(args):
     state = layout.load_state(args.state_dir)
-    sqs, _ = clients(state["endpoint"])
+    sqs = client(state["endpoint"], "sqs")
     for name, url in layout.queue_urls(state).items():
         held = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
                                    MessageAttributeNames=["All"]).get("Messages", [])
@@ -179,6 +216,8 @@ def main():
     create_parser.add_argument("--endpoint", required=True)
     create_parser.add_argument("--state-dir", required=True)
     create_parser.add_argument("--secret-name", default="3qpr/webhook-secret")
+    create_parser.add_argument("--bucket-name", default=BUCKET)
+    create_parser.add_argument("--table-name", default=TABLE)
     messages_parser = commands.add_parser("messages")
     messages_parser.add_argument("--state-dir", required=True)
     args = parser.parse_args()

@@ -12,6 +12,7 @@ import tempfile
 
 import boto3
 import pytest
+from botocore.config import Config
 
 import layout
 
@@ -100,14 +101,28 @@ def test_what_the_resolver_does_not_know_is_an_error():
         layout.Resolver({"Parameters": {}}, {"Typo": "1"})
 
 
+def test_the_secret_bucket_and_table_are_found_by_type():
+    stack = layout.Layout.from_template()
+    assert (stack.secret_logical_id(), stack.bucket_logical_id(), stack.table_logical_id()) == (
+        "WebhookSecret", "PayloadBucket", "IdempotencyTable")
+    stack.template = {"Resources": {"A": {"Type": "AWS::S3::Bucket"},
+                                    "B": {"Type": "AWS::S3::Bucket"}}}
+    with pytest.raises(layout.LayoutError, match="expected one AWS::S3::Bucket"):
+        stack.bucket_logical_id()
+    with pytest.raises(layout.LayoutError, match="expected one AWS::DynamoDB::Table"):
+        stack.table_logical_id()
+
+
 def test_no_local_endpoint_means_no_aws_endpoint_url():
     stack = layout.Layout.from_template()
-    physical = {stack.secret_logical_id(): {"Ref": "s"},
+    physical = {stack.secret_logical_id(): {"Ref": "s"}, "PayloadBucket": {"Ref": "b"},
+                "IdempotencyTable": {"Ref": "t"},
                 **{q.logical_id: {"Ref": q.name} for q in stack.queues}}
-    receiver = stack.function("receiver")
-    assert "AWS_ENDPOINT_URL" not in stack.environment(receiver, stack.resolver({}, physical))
     local = stack.resolver({"LocalEndpointUrl": "http://127.0.0.1:1"}, physical)
-    assert stack.environment(receiver, local)["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+    for function in stack.functions:  # the consumers too: they reach S3 and DynamoDB
+        environment = stack.environment(function, stack.resolver({}, physical))
+        assert "AWS_ENDPOINT_URL" not in environment, function.binary
+        assert stack.environment(function, local)["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
 
 
 # ---- the local stack, on moto ---------------------------------------------------------------
@@ -138,7 +153,9 @@ def test_stack_json_describes_the_stack(local_stack):
     description = layout.load_state(state)
     endpoint = description["endpoint"]
     assert list(description) == ["endpoint", "region", "access_key_id", "secret_access_key",
-                                 "secret", "routes", "queues", "functions"]
+                                 "secret", "bucket", "table", "routes", "queues", "functions"]
+    assert (description["bucket"], description["table"]) == (
+        "3qpr-webhooks-payloads", "3qpr-webhooks-idempotency")
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", endpoint)
     assert description["secret"] == {"id": "3qpr/webhook-secret",
                                      "value": "whsec_LayoutTestSecret"}
@@ -162,6 +179,14 @@ def test_stack_json_describes_the_stack(local_stack):
     for binary, variables in description["functions"].items():
         assert aws.items() <= variables.items(), binary
     assert description["functions"]["scans-consumer"]["METRICS_NAMESPACE"] == "3QPR/Webhooks"
+    assert receiver["PAYLOAD_BUCKET"] == description["bucket"]
+    assert receiver["ARCHIVE_ENABLED"] == "true"
+    for queue in description["queues"]:
+        if queue["consumer"]:
+            consumer = description["functions"][queue["consumer"]]
+            assert consumer["IDEMPOTENCY_TABLE"] == description["table"]
+            assert consumer["IDEMPOTENCY_NAMESPACE"] == queue["consumer"]
+            assert consumer["IDEMPOTENCY_TTL_SECONDS"] == "604800"
 
 
 def test_the_queues_on_moto_are_the_templates(local_stack):
@@ -190,6 +215,37 @@ def test_the_queues_on_moto_are_the_templates(local_stack):
         assert dead_letter["QueueArn"] == queue["dead_letter"]["arn"]
 
 
+def client(description, service):
+    config = Config(s3={"addressing_style": "path"}) if service == "s3" else None
+    return boto3.client(service, endpoint_url=description["endpoint"], region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=config)
+
+
+def test_the_bucket_and_the_table_on_moto_are_the_templates(local_stack):
+    state, _ = local_stack
+    description = layout.load_state(state)
+    s3 = client(description, "s3")
+    # Path-style, as the functions must reach it (moto at an IP address has no subdomains).
+    key = "payloads/scans/r-1"
+    s3.put_object(Bucket=description["bucket"], Key=key, Body=b"\x00body\xff")
+    assert s3.get_object(Bucket=description["bucket"], Key=key)["Body"].read() == b"\x00body\xff"
+    dynamodb = client(description, "dynamodb")
+    table = dynamodb.describe_table(TableName=description["table"])["Table"]
+    template = layout.load_template()["Resources"]["IdempotencyTable"]["Properties"]
+    assert table["KeySchema"] == template["KeySchema"] == [{"AttributeName": "id",
+                                                           "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == template["AttributeDefinitions"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = dynamodb.describe_time_to_live(TableName=description["table"])[
+        "TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expiration")
+    # The claim-check prefix the receiver writes is the queue URL's last segment, which the
+    # consumers' IAM names as QueueName: locally, as in AWS, they are the same.
+    for queue in description["queues"]:
+        assert queue["url"].rsplit("/", 1)[1] == queue["name"]
+
+
 def test_receiver_env_and_sam_env_are_written_from_stack_json(local_stack):
     state, _ = local_stack
     description = layout.load_state(state)
@@ -201,8 +257,13 @@ def test_receiver_env_and_sam_env_are_written_from_stack_json(local_stack):
     for key in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                 "WEBHOOK_SECRET_ID", "EVENT_ROUTES", "WEBHOOK_SECRET", "QUEUE_URLS"):
         assert key in env, key
+    # Every function's variables, but those each function sets to its own value.
+    assert "IDEMPOTENCY_NAMESPACE" not in env
     for variables in description["functions"].values():
-        assert variables.items() <= env.items()
+        shared = {k: v for k, v in variables.items() if k != "IDEMPOTENCY_NAMESPACE"}
+        assert shared.items() <= env.items()
+    assert (env["PAYLOAD_BUCKET"], env["IDEMPOTENCY_TABLE"]) == (
+        description["bucket"], description["table"])
     assert env["WEBHOOK_SECRET"] == description["secret"]["value"]
     assert json.loads(env["QUEUE_URLS"]) == layout.queue_urls(description)
 

@@ -19,14 +19,14 @@ PARAMETERS = TEMPLATE["Parameters"]
 OUTCOMES = {
     "queued": 200, "quarantined": 200, "invalid_signature": 400,
     "signature_unconfirmed": 503, "secret_not_configured": 503, "secret_unavailable": 503,
-    "queue_unavailable": 503, "deadline": 503, "too_large": 413, "method_not_allowed": 405,
-    "bad_request": 400,
+    "queue_unavailable": 503, "deadline": 503, "archive_unavailable": 503, "too_large": 413,
+    "method_not_allowed": 405, "bad_request": 400,
 }
 # Which outcomes each of the receiver's metrics counts.
 OUTCOME_METRICS = {
     "InvalidSignatures": {"invalid_signature", "signature_unconfirmed"},
     "SecretUnavailable": {"secret_unavailable", "secret_not_configured"},
-    "StorageUnavailable": {"queue_unavailable", "deadline"},
+    "StorageUnavailable": {"queue_unavailable", "deadline", "archive_unavailable"},
     "QuarantinedWebhooks": {"quarantined"},
 }
 
@@ -243,6 +243,7 @@ def test_each_consumers_queue_has_an_age_alarm_and_a_dead_letter_alarm():
 def receiver_environment(**parameters):
     resolver = layout.Resolver(TEMPLATE, parameters, {
         "WebhookSecret": {"Ref": "the-secret"},
+        "PayloadBucket": {"Ref": "the-bucket"},
         **{q: {"Ref": q} for q in ("ScansQueue", "ConversationsQueue", "AccountQueue",
                                    "UnroutedQueue")}})
     return resolver.resolve(RESOURCES["Receiver"]["Properties"]["Environment"]["Variables"])
@@ -257,7 +258,10 @@ def test_the_receiver_gets_its_configuration():
         "AWS_CALL_TIMEOUT_MS": "3000",
         "SECRET_REFRESH_SECONDS": "300",
         "FUNCTION_TIMEOUT_SECONDS": "10",
+        "PAYLOAD_BUCKET": "the-bucket",
+        "ARCHIVE_ENABLED": "true",
     }
+    assert receiver_environment(Archive="false")["ARCHIVE_ENABLED"] == "false"
     local = receiver_environment(LocalEndpointUrl="http://127.0.0.1:5000",
                                  ExistingSecretArn="arn:aws:secretsmanager:x")
     assert local["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
@@ -376,8 +380,10 @@ KEPT = ["WebhookSecret", "ScansQueue", "ScansDeadLetterQueue", "ConversationsQue
         "ConversationsConsumer", "AccountConsumer", "ScansConsumerRole",
         "ConversationsConsumerRole", "AccountConsumerRole", "ScansConsumerLogGroup",
         "ConversationsConsumerLogGroup", "AccountConsumerLogGroup", "ScansDeadLetterAlarm",
-        "ConversationsDeadLetterAlarm", "AccountDeadLetterAlarm", "UnroutedAlarm"]
-OUTPUTS = ["WebhookUrl", "WebhookSecretArn", "AlarmTopicArn"] + [
+        "ConversationsDeadLetterAlarm", "AccountDeadLetterAlarm", "UnroutedAlarm",
+        "PayloadBucket", "IdempotencyTable"]
+OUTPUTS = ["WebhookUrl", "WebhookSecretArn", "AlarmTopicArn", "PayloadBucket",
+           "IdempotencyTable", "EventRoutes"] + [
     f"{family}{kind}Url" for kind in ("Queue", "DeadLetterQueue")
     for family in ("Scans", "Conversations", "Account", "Unrouted")]
 
