@@ -13,7 +13,8 @@
 #
 # Knobs: MOTO_PORT (5000), STACK_STATE (infra/.state: moto's pid and log, stack.json,
 # receiver.env, sam-env.json), WEBHOOK_SECRET (a random whsec_ value), VENV (.venv),
-# MAX_RECEIVE_COUNT and VISIBILITY_TIMEOUT (the template's, for the queues).
+# MAX_RECEIVE_COUNT and VISIBILITY_TIMEOUT (the template's, for the queues), STACK_PARAMETERS
+# (template parameters for the functions' variables, e.g. "Archive=false Idempotency=false").
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,5 +59,5 @@ messages() {
 
 case "${1:-}" in
   setup | up | down | messages) "$1" ;;
-  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
 esac

@@ -21,7 +21,9 @@ TTL attribute) and every queue of the template with its dead-letter queue, then 
 receive and counts towards the queue's maxReceiveCount.
 
 Knobs (environment): WEBHOOK_SECRET (default: a random whsec_ value), MAX_RECEIVE_COUNT (the
-template's MaxReceiveCount), VISIBILITY_TIMEOUT (the queues' own, from the template).
+template's MaxReceiveCount), VISIBILITY_TIMEOUT (the queues' own, from the template),
+STACK_PARAMETERS (template parameters for the functions' environment, as `Key=Value` pairs
+separated by spaces, e.g. "Archive=false Idempotency=false").
 """
 
 import argparse
@@ -83,6 +85,17 @@ def create_queue(sqs, name, attributes):
     return {"name": name, "url": url, "arn": arn}
 
 
+def stack_parameters(text):
+    """STACK_PARAMETERS: "Key=Value Key=Value" -> {Key: Value}."""
+    parameters = {}
+    for pair in text.split():
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            sys.exit(f"STACK_PARAMETERS: {pair!r} is not Key=Value")
+        parameters[key] = value
+    return parameters
+
+
 def create_table(dynamodb, name, properties):
     """The table with the template's key schema, billing mode and TTL attribute."""
     dynamodb.create_table(TableName=name, KeySchema=properties["KeySchema"],
@@ -100,11 +113,15 @@ def create(args):
     wait_until_up(args.endpoint)
     sqs = client(args.endpoint, "sqs")
     stack = layout.Layout.from_template()
-    parameters = {"LocalEndpointUrl": args.endpoint}
+    parameters = stack_parameters(os.environ.get("STACK_PARAMETERS", ""))
+    parameters["LocalEndpointUrl"] = args.endpoint
     if os.environ.get("MAX_RECEIVE_COUNT"):
         parameters["MaxReceiveCount"] = os.environ["MAX_RECEIVE_COUNT"]
     physical = {stack.secret_logical_id(): {"Ref": args.secret_name}}
-    resolver = stack.resolver(parameters, physical, REGION)
+    try:
+        resolver = stack.resolver(parameters, physical, REGION)
+    except layout.LayoutError as error:
+        sys.exit(f"STACK_PARAMETERS: {error}")
 
     secret_value = os.environ.get("WEBHOOK_SECRET") or "whsec_" + secrets.token_urlsafe(24)
     client(args.endpoint, "secretsmanager").create_secret(Name=args.secret_name,

@@ -246,6 +246,30 @@ def test_the_bucket_and_the_table_on_moto_are_the_templates(local_stack):
         assert queue["url"].rsplit("/", 1)[1] == queue["name"]
 
 
+def test_stack_parameters_reach_the_functions_environment(tmp_path):
+    env = {**os.environ, "MOTO_PORT": str(free_port()), "STACK_STATE": str(tmp_path / "s"),
+           "STACK_PARAMETERS": "Archive=false Idempotency=false IdempotencyTtlSeconds=3600"}
+    script = ROOT / "infra" / "local-stack.sh"
+    try:
+        subprocess.run([str(script), "up"], check=True, env=env, stdout=subprocess.DEVNULL)
+        functions = layout.load_state(tmp_path / "s")["functions"]
+    finally:
+        subprocess.run([str(script), "down"], env=env, check=False)
+    assert functions["receiver"]["ARCHIVE_ENABLED"] == "false"
+    assert "PAYLOAD_BUCKET" in functions["receiver"]  # the claim-check still needs it
+    assert "IDEMPOTENCY_TABLE" not in functions["scans-consumer"]
+    assert functions["scans-consumer"]["IDEMPOTENCY_TTL_SECONDS"] == "3600"
+
+    env["STACK_PARAMETERS"] = "Archiv=false"
+    try:
+        failed = subprocess.run([str(script), "up"], env=env, capture_output=True, text=True,
+                                check=False)
+    finally:
+        subprocess.run([str(script), "down"], env=env, check=False)
+    assert failed.returncode != 0
+    assert "STACK_PARAMETERS: no such parameter in the template: Archiv" in failed.stderr
+
+
 def test_receiver_env_and_sam_env_are_written_from_stack_json(local_stack):
     state, _ = local_stack
     description = layout.load_state(state)
