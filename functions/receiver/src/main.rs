@@ -8,7 +8,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::tracing;
 use qpr_webhooks::receiver::config::ReceiverConfig;
 use qpr_webhooks::receiver::handler::Receiver;
-use qpr_webhooks_aws::{sdk_config, SecretsManagerSource, SqsQueue};
+use qpr_webhooks_aws::{s3, sdk_config, S3Objects, SecretsManagerSource, SqsQueue};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -24,10 +24,16 @@ async fn main() -> Result<(), Error> {
         config.secret_id.clone(),
     );
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws));
-    let receiver = Receiver::start(&config, secrets, queue).await;
+    let objects = config
+        .payload_bucket
+        .clone()
+        .map(|bucket| S3Objects::new(s3::client(&aws), bucket));
+    let receiver = Receiver::start_with_objects(&config, secrets, queue, objects).await;
     let (keys_loaded, queues_loaded) = receiver.is_ready();
     tracing::info!(
         queues = config.routes.queue_urls().len(),
+        payload_bucket = config.payload_bucket.as_deref(),
+        archive = config.archive,
         keys_loaded,
         queues_loaded,
         "receiver ready"

@@ -6,10 +6,11 @@
 //! after the other: a FIFO group keeps its order, and a second delivery of an event in the
 //! same batch waits for the first and shares its outcome.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::{FutureExt, StreamExt};
@@ -17,11 +18,17 @@ use tokio::time::Instant;
 
 use crate::consumer::failure::{HandlerError, RecordFailure};
 use crate::consumer::metrics::{
-    metric_name, BatchReport, DEFAULT_METRICS_NAMESPACE, FAILED_RECORDS_METRIC,
+    metric_name, BatchReport, DEFAULT_METRICS_NAMESPACE, DUPLICATES_METRIC, FAILED_RECORDS_METRIC,
     METRICS_NAMESPACE_VAR,
 };
+use crate::consumer::ports::{Claim, IdempotencyStore, NoIdempotency, NoPayloads, PayloadSource};
 use crate::contract::envelope::{describe_json_error, Envelope, Event, EventDetails, EventKind};
-use crate::contract::message::{ATTR_EVENT_ID, ATTR_EVENT_TYPE, ATTR_QUARANTINE_REASON};
+use crate::contract::message::{
+    ATTR_EVENT_ID, ATTR_EVENT_TYPE, ATTR_QUARANTINE_REASON, ATTR_REPLAY, REPLAY_FORCED,
+};
+use crate::contract::pointer::{
+    PayloadPointer, ATTR_EXTENDED_PAYLOAD_SIZE, ATTR_LEGACY_PAYLOAD_SIZE,
+};
 
 /// Records of different lanes handled at once, unless `RECORD_CONCURRENCY` says otherwise.
 pub const DEFAULT_RECORD_CONCURRENCY: usize = 10;
@@ -64,14 +71,33 @@ pub trait EventHandler: Send + Sync {
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
-pub struct Consumer<H> {
+pub struct Consumer<H, P = NoPayloads, I = NoIdempotency> {
     handler: H,
     metrics_namespace: String,
     concurrency: usize,
+    /// Where claim-check payloads are fetched from, when the consumer has a bucket.
+    payloads: Option<P>,
+    idempotency: Option<Idempotency<I>>,
+}
+
+/// The idempotency store and how this consumer uses it.
+struct Idempotency<I> {
+    store: I,
+    /// Every key is `<namespace>#<event id>`: one consumer's records are its own.
+    namespace: String,
+    /// How long a completed record skips deliveries of its event.
+    ttl: Duration,
 }
 
 /// How one record ended.
-type Outcome = Result<Option<EventKind>, RecordFailure>;
+#[derive(Debug)]
+enum Handled {
+    Now(EventKind),
+    /// Already handled (earlier in this batch, or completed in the idempotency store).
+    Duplicate,
+}
+
+type Outcome = Result<Handled, RecordFailure>;
 
 impl<H: EventHandler> Consumer<H> {
     pub fn new(handler: H, metrics_namespace: impl Into<String>) -> Self {
@@ -79,6 +105,8 @@ impl<H: EventHandler> Consumer<H> {
             handler,
             metrics_namespace: metrics_namespace.into(),
             concurrency: DEFAULT_RECORD_CONCURRENCY,
+            payloads: None,
+            idempotency: None,
         }
     }
 
@@ -94,11 +122,45 @@ impl<H: EventHandler> Consumer<H> {
             .unwrap_or(DEFAULT_RECORD_CONCURRENCY);
         Self::new(handler, namespace).with_concurrency(concurrency)
     }
+}
 
+impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
     /// At most `lanes` records handled at once (1: one after the other).
     pub fn with_concurrency(mut self, lanes: usize) -> Self {
         self.concurrency = lanes.max(1);
         self
+    }
+
+    /// Claim-check pointers are resolved from `payloads`.
+    pub fn with_payloads<P2: PayloadSource>(self, payloads: P2) -> Consumer<H, P2, I> {
+        Consumer {
+            handler: self.handler,
+            metrics_namespace: self.metrics_namespace,
+            concurrency: self.concurrency,
+            payloads: Some(payloads),
+            idempotency: self.idempotency,
+        }
+    }
+
+    /// Each event's handler runs once within `ttl` of its completion, whatever the deliveries:
+    /// records in `store`, keyed `<namespace>#<event id>`.
+    pub fn with_idempotency<I2: IdempotencyStore>(
+        self,
+        store: I2,
+        namespace: impl Into<String>,
+        ttl: Duration,
+    ) -> Consumer<H, P, I2> {
+        Consumer {
+            handler: self.handler,
+            metrics_namespace: self.metrics_namespace,
+            concurrency: self.concurrency,
+            payloads: self.payloads,
+            idempotency: Some(Idempotency {
+                store,
+                namespace: namespace.into(),
+                ttl,
+            }),
+        }
     }
 
     /// What the Lambda function answers: processes the batch before `deadline`, prints its
@@ -138,8 +200,14 @@ impl<H: EventHandler> Consumer<H> {
                 None => lanes.push((key, vec![(index, record)])),
             }
         }
+        let completed = self.completed_in_store(&batch.records).await;
+        let context = BatchContext {
+            stop_at,
+            deadline,
+            completed: &completed,
+        };
         let mut outcomes: Vec<(usize, Outcome)> = futures_util::stream::iter(lanes)
-            .map(|(_, records)| self.run_lane(records, stop_at))
+            .map(|(_, records)| self.run_lane(records, &context))
             .buffer_unordered(self.concurrency)
             .flat_map(futures_util::stream::iter)
             .collect()
@@ -150,8 +218,10 @@ impl<H: EventHandler> Consumer<H> {
         for (index, outcome) in outcomes {
             let record = &batch.records[index];
             match outcome {
-                Ok(Some(kind)) => *report.counts.entry(metric_name(kind)).or_default() += 1,
-                Ok(None) => {}
+                Ok(Handled::Now(kind)) => *report.counts.entry(metric_name(kind)).or_default() += 1,
+                Ok(Handled::Duplicate) => {
+                    *report.counts.entry(DUPLICATES_METRIC).or_default() += 1;
+                }
                 Err(failure) => {
                     let message_id = record.message_id.as_deref().unwrap_or_default();
                     tracing::warn!(
@@ -172,12 +242,40 @@ impl<H: EventHandler> Consumer<H> {
         report
     }
 
+    /// The batch's keys already completed in the idempotency store, in one batched read; on a
+    /// failed read none, and each record's claim finds out.
+    async fn completed_in_store(&self, records: &[SqsMessage]) -> HashSet<String> {
+        let Some(idempotency) = &self.idempotency else {
+            return HashSet::new();
+        };
+        let keys: Vec<String> = records
+            .iter()
+            .filter(|record| replay_mode(record) != Some(REPLAY_FORCED))
+            .filter_map(|record| string_attribute(record, ATTR_EVENT_ID))
+            .map(|event_id| idempotency.key(event_id))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if keys.is_empty() {
+            return HashSet::new();
+        }
+        idempotency
+            .store
+            .completed(&keys, epoch_seconds(SystemTime::now()))
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(error = %error, "cannot read the idempotency store; each record's claim will");
+                HashSet::new()
+            })
+    }
+
     /// The records of one lane, one after the other.
     async fn run_lane(
         &self,
         records: Vec<(usize, &SqsMessage)>,
-        stop_at: Instant,
+        context: &BatchContext<'_>,
     ) -> Vec<(usize, Outcome)> {
+        let stop_at = context.stop_at;
         let mut outcomes = Vec::with_capacity(records.len());
         let mut handled: HashMap<String, bool> = HashMap::new();
         let mut group_stopped = false;
@@ -187,7 +285,7 @@ impl<H: EventHandler> Consumer<H> {
             } else if Instant::now() >= stop_at {
                 Err(RecordFailure::NotReached)
             } else {
-                self.process_record(record, &mut handled, stop_at).await
+                self.process_record(record, &mut handled, context).await
             };
             if outcome.is_err() && message_group(record).is_some() {
                 group_stopped = true;
@@ -197,27 +295,32 @@ impl<H: EventHandler> Consumer<H> {
         outcomes
     }
 
-    /// `Ok(Some(kind))` when handled now, `Ok(None)` for a duplicate already handled.
     async fn process_record(
         &self,
         record: &SqsMessage,
         handled: &mut HashMap<String, bool>,
-        stop_at: Instant,
+        context: &BatchContext<'_>,
     ) -> Outcome {
         if let Some(reason) = string_attribute(record, ATTR_QUARANTINE_REASON) {
             return Err(RecordFailure::Quarantined(reason.to_string()));
         }
-        let body = record.body.as_deref().ok_or(RecordFailure::NoBody)?;
-        let envelope = Envelope::parse_str(body)?;
+        let body = self.body_of(record).await?;
+        let envelope = Envelope::parse_str(&body)?;
         check_attribute(record, ATTR_EVENT_TYPE, &envelope.event)?;
         let event_id = check_attribute(record, ATTR_EVENT_ID, &envelope.id)?;
         match handled.get(event_id) {
-            Some(true) => return Ok(None),
+            Some(true) => return Ok(Handled::Duplicate),
             Some(false) => return Err(RecordFailure::DuplicateOfFailed(event_id.to_string())),
             None => {}
         }
         let kind = EventKind::of(&envelope.event);
-        let result = match envelope.decode() {
+        let event = envelope
+            .decode()
+            .map_err(|error| RecordFailure::UndocumentedData {
+                event_type: envelope.event.to_string(),
+                detail: describe_json_error(&error),
+            });
+        let result = match event {
             Ok(event) => {
                 let delivered = Delivered {
                     message_id: record.message_id.as_deref().unwrap_or_default(),
@@ -226,15 +329,102 @@ impl<H: EventHandler> Consumer<H> {
                     created_at: envelope.created_at.as_deref(),
                     event,
                 };
-                self.run_handler(&delivered, stop_at).await
+                let forced = replay_mode(record) == Some(REPLAY_FORCED);
+                self.run_once(&delivered, forced, context).await
             }
-            Err(error) => Err(RecordFailure::UndocumentedData {
-                event_type: envelope.event.to_string(),
-                detail: describe_json_error(&error),
-            }),
+            Err(failure) => Err(failure),
         };
         handled.insert(event_id.to_string(), result.is_ok());
-        result.map(|()| Some(kind))
+        result.map(|ran| {
+            if ran {
+                Handled::Now(kind)
+            } else {
+                Handled::Duplicate
+            }
+        })
+    }
+
+    /// The record's body: the message's own, or the claim-check object its pointer names.
+    async fn body_of<'r>(&self, record: &'r SqsMessage) -> Result<Cow<'r, str>, RecordFailure> {
+        let body = record.body.as_deref().ok_or(RecordFailure::NoBody)?;
+        let is_pointer = [ATTR_EXTENDED_PAYLOAD_SIZE, ATTR_LEGACY_PAYLOAD_SIZE]
+            .iter()
+            .any(|name| record.message_attributes.contains_key(*name));
+        if !is_pointer {
+            return Ok(Cow::Borrowed(body));
+        }
+        let pointer = PayloadPointer::parse(body)?;
+        let Some(payloads) = &self.payloads else {
+            return Err(RecordFailure::PayloadUnavailable(
+                "this consumer has no payload bucket configured".into(),
+            ));
+        };
+        match payloads.fetch(&pointer).await {
+            Ok(Some(payload)) => Ok(Cow::Owned(payload)),
+            Ok(None) => Err(RecordFailure::PayloadMissing {
+                bucket: pointer.bucket,
+                key: pointer.key,
+            }),
+            Err(error) => Err(RecordFailure::PayloadUnavailable(error.to_string())),
+        }
+    }
+
+    /// Runs the handler unless the idempotency store says the event is done (`Ok(false)`):
+    /// claimed before, completed after, released when the handler fails.
+    async fn run_once(
+        &self,
+        delivered: &Delivered<'_>,
+        forced: bool,
+        context: &BatchContext<'_>,
+    ) -> Result<bool, RecordFailure> {
+        let Some(idempotency) = &self.idempotency else {
+            return self
+                .run_handler(delivered, context.stop_at)
+                .await
+                .map(|()| true);
+        };
+        let key = idempotency.key(delivered.event_id);
+        if !forced && context.completed.contains(&key) {
+            return Ok(false);
+        }
+        let now = SystemTime::now();
+        // A consumer that dies mid-handler leaves the mark; it lapses with the invocation.
+        let in_progress_until =
+            epoch_millis(now + context.deadline.saturating_duration_since(Instant::now()));
+        let expires_at = epoch_seconds(now + idempotency.ttl);
+        let claim = idempotency
+            .store
+            .claim(
+                &key,
+                epoch_millis(now),
+                in_progress_until,
+                expires_at,
+                forced,
+            )
+            .await
+            .map_err(|error| RecordFailure::StoreUnavailable(error.to_string()))?;
+        match claim {
+            Claim::Completed => return Ok(false),
+            Claim::InProgress => return Err(RecordFailure::InProgress),
+            Claim::Claimed => {}
+        }
+        match self.run_handler(delivered, context.stop_at).await {
+            Ok(()) => {
+                let expires_at = epoch_seconds(SystemTime::now() + idempotency.ttl);
+                if let Err(error) = idempotency.store.complete(&key, expires_at).await {
+                    // The handler ran: the record must leave the queue. The in-progress mark
+                    // lapses with the invocation; a later delivery would run it again.
+                    tracing::warn!(event_id = delivered.event_id, error = %error, "handled, but not marked completed");
+                }
+                Ok(true)
+            }
+            Err(failure) => {
+                if let Err(error) = idempotency.store.release(&key).await {
+                    tracing::warn!(event_id = delivered.event_id, error = %error, "cannot release the in-progress mark; it lapses with the invocation");
+                }
+                Err(failure)
+            }
+        }
     }
 
     /// The handler on one event: a panic in it, or its running past `stop_at`, fails this
@@ -251,6 +441,39 @@ impl<H: EventHandler> Consumer<H> {
             Ok(Ok(result)) => result.map_err(RecordFailure::Handler),
         }
     }
+}
+
+/// What every record of a batch shares.
+struct BatchContext<'a> {
+    /// Records not finished by then are reported failed.
+    stop_at: Instant,
+    /// The invocation's own deadline: in-progress marks lapse then.
+    deadline: Instant,
+    /// Idempotency keys already completed.
+    completed: &'a HashSet<String>,
+}
+
+impl<I> Idempotency<I> {
+    fn key(&self, event_id: &str) -> String {
+        format!("{}#{event_id}", self.namespace)
+    }
+}
+
+/// `true` or `forced` on a replayed message; `forced` runs the handler again.
+fn replay_mode(record: &SqsMessage) -> Option<&str> {
+    string_attribute(record, ATTR_REPLAY)
+}
+
+fn epoch_seconds(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+    })
+}
+
+fn epoch_millis(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    })
 }
 
 /// FIFO records run in their message group's lane, the others in their event's.

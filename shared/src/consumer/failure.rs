@@ -54,6 +54,16 @@ pub enum RecordFailure {
     TimedOut,
     #[error("not processed: the invocation's deadline was near")]
     NotReached,
+    #[error(transparent)]
+    NotAPointer(#[from] crate::contract::pointer::NotAPointer),
+    #[error("the claim-check object s3://{bucket}/{key} does not exist")]
+    PayloadMissing { bucket: String, key: String },
+    #[error("the claim-check object cannot be read: {0}")]
+    PayloadUnavailable(String),
+    #[error("another delivery of this event is being processed now")]
+    InProgress,
+    #[error("the idempotency store cannot be used: {0}")]
+    StoreUnavailable(String),
 }
 
 impl RecordFailure {
@@ -69,6 +79,10 @@ impl RecordFailure {
             Self::Quarantined(_) => "quarantined",
             Self::Panicked(_) => "panicked",
             Self::TimedOut | Self::NotReached => "deadline",
+            Self::NotAPointer(_) | Self::PayloadMissing { .. } => "payload_missing",
+            Self::PayloadUnavailable(_) => "payload_unavailable",
+            Self::InProgress => "in_progress",
+            Self::StoreUnavailable(_) => "store_unavailable",
         }
     }
 }

@@ -11,6 +11,8 @@ use crate::contract::envelope::EventKind;
 pub const DEFAULT_METRICS_NAMESPACE: &str = "3QPR/Webhooks";
 pub const METRICS_NAMESPACE_VAR: &str = "METRICS_NAMESPACE";
 pub const FAILED_RECORDS_METRIC: &str = "FailedRecords";
+/// Deliveries of an event already handled, skipped.
+pub const DUPLICATES_METRIC: &str = "Duplicates";
 /// The dimension of the per-reason `FailedRecords` documents.
 pub const REASON_DIMENSION: &str = "Reason";
 

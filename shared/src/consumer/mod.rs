@@ -6,6 +6,7 @@
 mod batch;
 mod failure;
 mod metrics;
+pub mod ports;
 
 pub use batch::{
     Consumer, Delivered, EventHandler, DEADLINE_MARGIN, DEFAULT_RECORD_CONCURRENCY,
@@ -13,6 +14,6 @@ pub use batch::{
 };
 pub use failure::{HandlerError, RecordFailure, UnsupportedEvent};
 pub use metrics::{
-    metric_name, BatchReport, DEFAULT_METRICS_NAMESPACE, FAILED_RECORDS_METRIC,
+    metric_name, BatchReport, DEFAULT_METRICS_NAMESPACE, DUPLICATES_METRIC, FAILED_RECORDS_METRIC,
     METRICS_NAMESPACE_VAR, REASON_DIMENSION,
 };

@@ -39,7 +39,7 @@ fn batch(records: Vec<SqsMessage>) -> SqsEvent {
 }
 
 /// The events handled, in id order: records of different lanes run concurrently.
-fn handled(consumer: &Consumer<Recording>) -> Vec<String> {
+fn handled<P, I>(consumer: &Consumer<Recording, P, I>) -> Vec<String> {
     let mut handled = consumer.handler.handled.lock().unwrap().clone();
     handled.sort_unstable();
     handled
@@ -336,4 +336,230 @@ async fn a_quarantined_body_on_a_consumer_queue_is_left_for_the_dead_letter_queu
     let report = consumer.process(&batch(vec![quarantined])).await;
     assert_eq!(report.failed_ids(), ["m1"]);
     assert_eq!(report.failures["quarantined"], 1);
+}
+
+mod claim_check {
+    use super::*;
+    use crate::contract::pointer::{PayloadPointer, ATTR_EXTENDED_PAYLOAD_SIZE};
+    use crate::testing::MemoryPayloads;
+
+    fn pointer_record(message_id: &str, event_id: &str, key: &str) -> SqsMessage {
+        let mut record = sqs_record(message_id, &scan(event_id), None);
+        let pointer = PayloadPointer {
+            bucket: "payloads".into(),
+            key: key.into(),
+        };
+        record.body = Some(pointer.to_body());
+        let mut size = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+        size.string_value = Some(scan(event_id).len().to_string());
+        size.data_type = Some("Number".into());
+        record
+            .message_attributes
+            .insert(ATTR_EXTENDED_PAYLOAD_SIZE.into(), size);
+        record
+    }
+
+    #[tokio::test]
+    async fn a_pointer_is_resolved_so_the_handler_sees_the_same_typed_event() {
+        let payloads = MemoryPayloads::default();
+        payloads.put("payloads/scans/req-1", &scan("evt_large"));
+        let consumer = Consumer::new(Recording::default(), "test").with_payloads(payloads);
+        let report = consumer
+            .process(&batch(vec![
+                pointer_record("m1", "evt_large", "payloads/scans/req-1"),
+                sqs_record("m2", &scan("evt_small"), None),
+            ]))
+            .await;
+        assert!(report.failed_ids().is_empty());
+        let mut handled = consumer.handler.handled.lock().unwrap().clone();
+        handled.sort_unstable();
+        assert_eq!(handled, ["evt_large", "evt_small"]);
+    }
+
+    #[tokio::test]
+    async fn a_pointer_whose_object_is_missing_fails_with_a_clear_reason() {
+        let consumer =
+            Consumer::new(Recording::default(), "test").with_payloads(MemoryPayloads::default());
+        let (logs, _guard) = crate::testing::CapturedLogs::start();
+        let report = consumer
+            .process(&batch(vec![pointer_record(
+                "m1",
+                "evt_gone",
+                "payloads/scans/gone",
+            )]))
+            .await;
+        assert_eq!(report.failed_ids(), ["m1"]);
+        assert_eq!(report.failures["payload_missing"], 1);
+        assert!(logs
+            .text()
+            .contains("s3://payloads/payloads/scans/gone does not exist"));
+    }
+}
+
+mod idempotency {
+    use super::*;
+    use crate::testing::{IdempotencyRecord, MemoryIdempotency};
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn consumer(
+        store: &MemoryIdempotency,
+        refuse: Vec<&'static str>,
+    ) -> Consumer<Recording, NoPayloads, MemoryIdempotency> {
+        Consumer::new(
+            Recording {
+                refuse,
+                ..Recording::default()
+            },
+            "test",
+        )
+        .with_idempotency(store.clone(), "scans-consumer", DAY)
+    }
+
+    fn replayed(message_id: &str, event_id: &str, mode: &str) -> SqsMessage {
+        let mut record = sqs_record(message_id, &scan(event_id), None);
+        let mut attribute = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+        attribute.string_value = Some(mode.into());
+        record.message_attributes.insert("replay".into(), attribute);
+        record
+    }
+
+    #[tokio::test]
+    async fn an_event_in_two_batches_is_handled_once_and_the_second_is_a_counted_success() {
+        let store = MemoryIdempotency::default();
+        let consumer = consumer(&store, vec![]);
+        let first = consumer
+            .process(&batch(vec![sqs_record("m1", &scan("evt_1"), None)]))
+            .await;
+        let second = consumer
+            .process(&batch(vec![sqs_record("m2", &scan("evt_1"), None)]))
+            .await;
+        assert!(first.failed_ids().is_empty() && second.failed_ids().is_empty());
+        assert_eq!(handled(&consumer), ["evt_1"]);
+        assert_eq!(second.counts["Duplicates"], 1);
+        assert!(!second.counts.contains_key("Scans"));
+        assert!(store.record("scans-consumer#evt_1").unwrap().completed);
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_ten_reads_the_store_once() {
+        let store = MemoryIdempotency::default();
+        let consumer = consumer(&store, vec![]);
+        let records = (0..10)
+            .map(|n| sqs_record(&format!("m{n}"), &scan(&format!("evt_{n}")), None))
+            .collect();
+        consumer.process(&batch(records)).await;
+        assert_eq!(store.reads(), 1);
+    }
+
+    #[tokio::test]
+    async fn two_consumers_racing_on_one_event_run_the_handler_once() {
+        let store = MemoryIdempotency::default();
+        // Handlers that take 10 ms, so both deliveries are in flight together.
+        let slow = || {
+            Consumer::new(Unruly::default(), "test").with_idempotency(
+                store.clone(),
+                "scans-consumer",
+                DAY,
+            )
+        };
+        let (one, two) = (slow(), slow());
+        let runs = |one: &Consumer<Unruly, _, _>, two: &Consumer<Unruly, _, _>| {
+            one.handler.handled.lock().unwrap().len() + two.handler.handled.lock().unwrap().len()
+        };
+        let event = batch(vec![sqs_record("m1", &scan("evt_race"), None)]);
+        let (a, b) = tokio::join!(one.process(&event), two.process(&event));
+        assert_eq!(runs(&one, &two), 1);
+        let losers: Vec<_> = [&a, &b]
+            .into_iter()
+            .filter(|report| !report.failed_ids().is_empty())
+            .collect();
+        assert_eq!(losers.len(), 1);
+        assert_eq!(losers[0].failures["in_progress"], 1);
+        // The loser's record comes back after the visibility timeout, and is skipped.
+        let again = two.process(&event).await;
+        assert!(again.failed_ids().is_empty());
+        assert_eq!(again.counts["Duplicates"], 1);
+        assert_eq!(runs(&one, &two), 1);
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_fails_then_succeeds_runs_twice_and_ends_completed() {
+        let store = MemoryIdempotency::default();
+        let failing = consumer(&store, vec!["evt_flaky"]);
+        let event = batch(vec![sqs_record("m1", &scan("evt_flaky"), None)]);
+        assert_eq!(failing.process(&event).await.failed_ids(), ["m1"]);
+        assert_eq!(store.record("scans-consumer#evt_flaky"), None, "released");
+        let working = consumer(&store, vec![]);
+        assert!(working.process(&event).await.failed_ids().is_empty());
+        assert_eq!(handled(&working), ["evt_flaky"]);
+        assert!(store.record("scans-consumer#evt_flaky").unwrap().completed);
+    }
+
+    #[tokio::test]
+    async fn a_consumer_killed_mid_handler_is_taken_over_once_its_mark_lapses() {
+        let store = MemoryIdempotency::default();
+        let far = i64::MAX / 2;
+        let now_ms = epoch_millis(SystemTime::now());
+        store.insert(
+            "scans-consumer#evt_live",
+            IdempotencyRecord {
+                completed: false,
+                in_progress_until: now_ms + 60_000,
+                expires_at: far,
+            },
+        );
+        store.insert(
+            "scans-consumer#evt_dead",
+            IdempotencyRecord {
+                completed: false,
+                in_progress_until: now_ms - 1,
+                expires_at: far,
+            },
+        );
+        let consumer = consumer(&store, vec![]);
+        let report = consumer
+            .process(&batch(vec![
+                sqs_record("m1", &scan("evt_live"), None),
+                sqs_record("m2", &scan("evt_dead"), None),
+            ]))
+            .await;
+        assert_eq!(report.failed_ids(), ["m1"]);
+        assert_eq!(handled(&consumer), ["evt_dead"]);
+    }
+
+    #[tokio::test]
+    async fn with_the_store_down_every_record_fails_and_none_is_handled() {
+        let store = MemoryIdempotency::default();
+        store.set_failing(true);
+        let consumer = consumer(&store, vec![]);
+        let report = consumer
+            .process(&batch(vec![
+                sqs_record("m1", &scan("evt_1"), None),
+                sqs_record("m2", &scan("evt_2"), None),
+            ]))
+            .await;
+        assert_eq!(report.failed_ids(), ["m1", "m2"]);
+        assert_eq!(report.failures["store_unavailable"], 2);
+        assert!(handled(&consumer).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_forced_replay_runs_the_handler_again_and_an_ordinary_one_does_not() {
+        let store = MemoryIdempotency::default();
+        let consumer = consumer(&store, vec![]);
+        consumer
+            .process(&batch(vec![sqs_record("m1", &scan("evt_1"), None)]))
+            .await;
+        let ordinary = consumer
+            .process(&batch(vec![replayed("m2", "evt_1", "true")]))
+            .await;
+        assert_eq!(ordinary.counts["Duplicates"], 1);
+        let forced = consumer
+            .process(&batch(vec![replayed("m3", "evt_1", "forced")]))
+            .await;
+        assert!(forced.failed_ids().is_empty());
+        assert_eq!(forced.counts["Scans"], 1);
+        assert_eq!(handled(&consumer), ["evt_1", "evt_1"]);
+    }
 }

@@ -21,6 +21,11 @@ pub const ATTR_QUARANTINE_REASON: &str = "quarantine_reason";
 /// `base64` when the body is the base64 of what 3QPR sent.
 pub const ATTR_BODY_ENCODING: &str = "body_encoding";
 pub const BASE64_ENCODING: &str = "base64";
+/// On a message the operator replayed from the archive: `true`, or `forced` to run the
+/// consumer's handler again although the event was processed before.
+pub const ATTR_REPLAY: &str = "replay";
+pub const REPLAY_TRUE: &str = "true";
+pub const REPLAY_FORCED: &str = "forced";
 
 /// What the body-size check before any HMAC work leaves for the attributes. A message whose
 /// real attributes need more is still refused with 413 before it is sent.

@@ -3,4 +3,5 @@
 
 pub mod envelope;
 pub mod message;
+pub mod pointer;
 pub mod signature;

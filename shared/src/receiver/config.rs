@@ -10,6 +10,8 @@ pub const AWS_TIMEOUT_VAR: &str = "AWS_CALL_TIMEOUT_MS";
 pub const RETRY_AFTER_VAR: &str = "RETRY_AFTER_SECONDS";
 pub const REFETCH_INTERVAL_VAR: &str = "SECRET_REFETCH_INTERVAL_SECONDS";
 pub const REFRESH_INTERVAL_VAR: &str = "SECRET_REFRESH_SECONDS";
+pub const PAYLOAD_BUCKET_VAR: &str = "PAYLOAD_BUCKET";
+pub const ARCHIVE_VAR: &str = "ARCHIVE_ENABLED";
 /// The function's own timeout, as the template sets it; checked against the call timeout.
 pub const FUNCTION_TIMEOUT_VAR: &str = "FUNCTION_TIMEOUT_SECONDS";
 /// Read by the AWS SDK itself; checked here because the SDK panics on an empty value.
@@ -44,6 +46,10 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+    #[error("{var}={value:?} is neither true nor false")]
+    BadFlag { var: &'static str, value: String },
+    #[error("{ARCHIVE_VAR}=true needs {PAYLOAD_BUCKET_VAR}: the archive is kept in that bucket")]
+    ArchiveWithoutBucket,
     #[error("{AWS_TIMEOUT_VAR}={call_ms} cannot fit the function's {function_seconds} s timeout ({FUNCTION_TIMEOUT_VAR}): a request makes two rounds of AWS calls and keeps {margin_ms} ms to answer, so lower {AWS_TIMEOUT_VAR} to at most {fits_ms} or raise the timeout", margin_ms = ANSWER_MARGIN.as_millis())]
     CallTimeoutTooLong {
         call_ms: u128,
@@ -61,6 +67,11 @@ pub struct ReceiverConfig {
     pub retry_after_seconds: u64,
     pub secret_refetch_interval: Duration,
     pub secret_refresh_interval: Duration,
+    /// The S3 bucket of claim-check objects and the archive; none: bodies too large for their
+    /// queue get 413, and nothing is archived.
+    pub payload_bucket: Option<String>,
+    /// Every verified body is archived in the payload bucket before the 2xx.
+    pub archive: bool,
 }
 
 impl ReceiverConfig {
@@ -112,7 +123,26 @@ impl ReceiverConfig {
                 });
             }
         }
+        let payload_bucket = var(PAYLOAD_BUCKET_VAR)
+            .map(|bucket| bucket.trim().to_string())
+            .filter(|bucket| !bucket.is_empty());
+        let archive = match var(ARCHIVE_VAR).map(|value| value.trim().to_ascii_lowercase()) {
+            None => payload_bucket.is_some(),
+            Some(value) if value == "true" => true,
+            Some(value) if value == "false" => false,
+            Some(value) => {
+                return Err(ConfigError::BadFlag {
+                    var: ARCHIVE_VAR,
+                    value,
+                })
+            }
+        };
+        if archive && payload_bucket.is_none() {
+            return Err(ConfigError::ArchiveWithoutBucket);
+        }
         Ok(Self {
+            payload_bucket,
+            archive,
             secret_id: secret_id.trim().to_string(),
             routes: Routes::parse(&routes)?,
             aws_timeout,
@@ -265,5 +295,38 @@ mod tests {
             (FUNCTION_TIMEOUT_VAR, "10"),
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn the_archive_is_on_by_default_with_a_bucket_and_needs_one() {
+        let base = [(SECRET_ID_VAR, "s"), (ROUTES_VAR, ROUTES)];
+        let none = config(&base).unwrap();
+        assert_eq!((none.payload_bucket, none.archive), (None, false));
+        let with = config(&[base[0], base[1], (PAYLOAD_BUCKET_VAR, "payloads")]).unwrap();
+        assert_eq!(
+            (with.payload_bucket.as_deref(), with.archive),
+            (Some("payloads"), true)
+        );
+        let off = config(&[
+            base[0],
+            base[1],
+            (PAYLOAD_BUCKET_VAR, "payloads"),
+            (ARCHIVE_VAR, "false"),
+        ])
+        .unwrap();
+        assert!(!off.archive);
+        assert_eq!(
+            config(&[base[0], base[1], (ARCHIVE_VAR, "true")]).unwrap_err(),
+            ConfigError::ArchiveWithoutBucket
+        );
+        assert!(matches!(
+            config(&[
+                base[0],
+                base[1],
+                (PAYLOAD_BUCKET_VAR, "p"),
+                (ARCHIVE_VAR, "yes")
+            ]),
+            Err(ConfigError::BadFlag { .. })
+        ));
     }
 }

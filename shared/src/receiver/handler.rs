@@ -7,19 +7,18 @@
 use std::time::Duration;
 
 use http::{header, HeaderMap, Method, Response, StatusCode};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tracing::field::Empty;
 use tracing::Instrument;
 
-use crate::contract::envelope::Envelope;
-use crate::contract::message::{OutgoingMessage, ATTRIBUTE_ALLOWANCE};
+use crate::contract::message::ATTRIBUTE_ALLOWANCE;
 use crate::contract::signature::{Signature, SIGNATURE_HEADER};
 use crate::receiver::config::ReceiverConfig;
 use crate::receiver::keys::{KeySettings, KeysError, VerifyingKeys};
-use crate::receiver::ports::{PortError, Queue, SecretSource};
+use crate::receiver::outbox;
+use crate::receiver::ports::{NoObjectStore, ObjectStore, PortError, Queue, SecretSource};
 use crate::receiver::rejection::Rejection;
 use crate::receiver::routing::{is_fifo_queue, Destination, Routes};
 
@@ -47,13 +46,19 @@ enum Accepted {
     },
 }
 
-pub struct Receiver<S, Q> {
+pub struct Receiver<S, Q, O = NoObjectStore> {
     keys: VerifyingKeys<S>,
     queue: Q,
+    /// The payload bucket, when there is one.
+    objects: Option<O>,
+    archive: bool,
     routes: Routes<String>,
     destinations: Destinations,
     retry_after: Duration,
 }
+
+/// The largest event Lambda takes synchronously: a body that reached the function fits it.
+pub const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 
 /// The routes resolved to their queues' size limits, loaded once, retried at a bounded rate.
 struct Destinations {
@@ -69,12 +74,27 @@ struct Resolved {
 }
 
 impl<S: SecretSource, Q: Queue> Receiver<S, Q> {
+    /// A receiver without a payload bucket (see [`Receiver::start_with_objects`]).
+    pub async fn start(config: &ReceiverConfig, secrets: S, queue: Q) -> Self {
+        Receiver::start_with_objects(config, secrets, queue, None).await
+    }
+}
+
+impl<S: SecretSource, Q: Queue, O: ObjectStore> Receiver<S, Q, O> {
     /// A receiver for `config`, with the keys and the queues' size limits loaded at once if AWS
     /// answers within the call timeout. It starts either way: what could not be loaded is
-    /// loaded by the first requests that need it.
-    pub async fn start(config: &ReceiverConfig, secrets: S, queue: Q) -> Self {
+    /// loaded by the first requests that need it. `objects` is the payload bucket (claim-check
+    /// objects, and the archive when the configuration says so).
+    pub async fn start_with_objects(
+        config: &ReceiverConfig,
+        secrets: S,
+        queue: Q,
+        objects: Option<O>,
+    ) -> Self {
         let retry_after = Duration::from_secs(config.retry_after_seconds);
         let receiver = Self {
+            archive: config.archive && objects.is_some(),
+            objects,
             keys: VerifyingKeys::new(
                 secrets,
                 config.secret_id.clone(),
@@ -179,10 +199,17 @@ impl<S: SecretSource, Q: Queue> Receiver<S, Q> {
             .destinations(request.deadline)
             .await
             .map_err(Rejection::QueuesUnavailable)?;
-        if request.body.len() > resolved.body_limit {
+        // With a bucket any body that reached the function is kept (claim-check); without one
+        // nothing larger than the smallest queue takes could be.
+        let body_limit = if self.objects.is_some() {
+            LAMBDA_PAYLOAD_LIMIT
+        } else {
+            resolved.body_limit
+        };
+        if request.body.len() > body_limit {
             return Err(Rejection::TooLarge {
                 size: request.body.len(),
-                limit: resolved.body_limit,
+                limit: body_limit,
             });
         }
         let signature = Signature::from_header_values(
@@ -197,60 +224,55 @@ impl<S: SecretSource, Q: Queue> Receiver<S, Q> {
             .await?;
 
         // From here on the body is known to come from 3QPR: it is kept whatever it holds.
-        let received_at = OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default();
+        let composed = outbox::compose(
+            request.body,
+            &resolved.routes,
+            OffsetDateTime::now_utc(),
+            request.request_id,
+        );
         let span = tracing::Span::current();
-        let parsed = std::str::from_utf8(request.body)
-            .map_err(|_| crate::contract::envelope::EnvelopeError::NotUtf8)
-            .and_then(|text| Envelope::parse_str(text).map(|envelope| (text, envelope)));
-        let (destination, message, accepted) = match &parsed {
-            Ok((text, envelope)) => {
-                span.record("event_type", &*envelope.event);
-                span.record("event_id", &*envelope.id);
-                let destination = resolved.routes.queue_for(&envelope.event);
-                let message = OutgoingMessage::for_event(
-                    text,
-                    envelope,
-                    destination.fifo,
-                    received_at,
-                    request.request_id,
-                );
-                let accepted = Accepted::Queued {
-                    event_id: envelope.id.to_string(),
-                };
-                (destination, message, accepted)
+        let accepted = match &composed.event {
+            Ok((event_type, event_id)) => {
+                span.record("event_type", event_type.as_str());
+                span.record("event_id", event_id.as_str());
+                Accepted::Queued {
+                    event_id: event_id.clone(),
+                }
             }
             Err(reason) => {
                 span.record("quarantine_reason", tracing::field::display(reason));
-                let destination = resolved.routes.catch_all();
-                let message = OutgoingMessage::quarantined(
-                    request.body,
-                    reason,
-                    destination.fifo,
-                    received_at,
-                    request.request_id,
-                );
-                (
-                    destination,
-                    message,
-                    Accepted::Quarantined { event_id: None },
-                )
+                Accepted::Quarantined { event_id: None }
             }
         };
-        if message.size() > destination.max_message_size {
-            return Err(Rejection::TooLarge {
-                size: message.size(),
-                limit: destination.max_message_size,
-            });
-        }
-        tokio::time::timeout_at(
-            request.deadline,
-            self.queue.send(&destination.url, &message),
-        )
-        .await
-        .map_err(|_| Rejection::Deadline("SQS"))?
-        .map_err(Rejection::QueueUnavailable)?;
+        let objects = self.objects.as_ref();
+        // The queue message (after its claim-check object, if it needs one) and the archive
+        // object are written at once: the answer waits for the slower, not for both in turn.
+        let queued = outbox::enqueue(
+            &self.queue,
+            objects,
+            composed.destination,
+            composed.message,
+            request.request_id,
+        );
+        let archived = async {
+            match objects.filter(|_| self.archive) {
+                Some(objects) => objects
+                    .put(
+                        &composed.archive_key,
+                        request.body,
+                        &composed.archive_metadata,
+                    )
+                    .await
+                    .map_err(Rejection::ArchiveUnavailable),
+                None => Ok(()),
+            }
+        };
+        let (queued, archived) = tokio::join!(
+            tokio::time::timeout_at(request.deadline, queued),
+            tokio::time::timeout_at(request.deadline, archived),
+        );
+        queued.map_err(|_| Rejection::Deadline("SQS"))??;
+        archived.map_err(|_| Rejection::Deadline("S3"))??;
         Ok(accepted)
     }
 

@@ -537,3 +537,175 @@ async fn a_placeholder_secret_verifies_nothing_and_is_503_with_one_error_naming_
     assert!(message.contains("put-secret-value"), "{message}");
     assert!(!captured.text().contains(placeholder));
 }
+
+mod payload_bucket {
+    use super::*;
+    use crate::contract::pointer::{PayloadPointer, ATTR_EXTENDED_PAYLOAD_SIZE};
+    use crate::testing::MemoryObjects;
+
+    struct Stored {
+        receiver: Receiver<MemorySecrets, MemoryQueue, MemoryObjects>,
+        queue: MemoryQueue,
+        objects: MemoryObjects,
+    }
+
+    async fn with_bucket(archive: bool, scans_limit: usize) -> Stored {
+        let routes = format!(r#"{{"scan.*":"{SCANS}","*":"{UNROUTED}"}}"#);
+        let archive = archive.to_string();
+        let config = ReceiverConfig::from_env(|name| match name {
+            "WEBHOOK_SECRET_ID" => Some("3qpr/webhook".into()),
+            "EVENT_ROUTES" => Some(routes.clone()),
+            "PAYLOAD_BUCKET" => Some("payloads".into()),
+            "ARCHIVE_ENABLED" => Some(archive.clone()),
+            _ => None,
+        })
+        .unwrap();
+        let queue = MemoryQueue::default()
+            .with_queue(SCANS, scans_limit)
+            .with_queue(UNROUTED, QUEUE_LIMIT);
+        let objects = MemoryObjects::named("payloads");
+        let receiver = Receiver::start_with_objects(
+            &config,
+            MemorySecrets::holding(&[SECRET]),
+            queue.clone(),
+            Some(objects.clone()),
+        )
+        .await;
+        Stored {
+            receiver,
+            queue,
+            objects,
+        }
+    }
+
+    async fn post_to(stored: &Stored, body: &[u8]) -> Response<String> {
+        stored
+            .receiver
+            .handle(Inbound {
+                method: &Method::POST,
+                headers: &signed_headers(SECRET, body),
+                body,
+                request_id: "req-big",
+                deadline: in_a_while(),
+            })
+            .await
+    }
+
+    fn large_scan(size: usize) -> String {
+        let padding = "x".repeat(size);
+        format!(
+            r#"{{"event":"scan.created","id":"evt_large","data":{{"scan_id":1,"qpr_code_id":"q","short_id":"s","scanned_at":"t","metadata":{{"note":"{padding}"}}}}}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn a_body_too_large_for_its_queue_goes_to_s3_behind_an_extended_client_pointer() {
+        let stored = with_bucket(false, QUEUE_LIMIT).await;
+        let body = large_scan(2 * 1024 * 1024);
+        let response = post_to(&stored, body.as_bytes()).await;
+        assert_eq!(response.status(), StatusCode::OK, "{}", response.body());
+        let sent = stored.queue.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].queue_url, SCANS);
+        let pointer = PayloadPointer::parse(&sent[0].body).unwrap();
+        assert_eq!(pointer.bucket, "payloads");
+        assert_eq!(pointer.key, "payloads/scans/req-big");
+        assert_eq!(
+            sent[0].attributes[ATTR_EXTENDED_PAYLOAD_SIZE],
+            body.len().to_string()
+        );
+        assert_eq!(sent[0].attributes["event_id"], "evt_large");
+        assert_eq!(sent[0].attributes["request_id"], "req-big");
+        assert_eq!(
+            stored.objects.get(&pointer.key).unwrap().body,
+            body.as_bytes()
+        );
+        assert_eq!(stored.objects.stored().len(), 1, "the archive is off");
+    }
+
+    #[tokio::test]
+    async fn with_the_archive_on_every_verified_body_is_stored_with_its_attributes() {
+        let stored = with_bucket(true, QUEUE_LIMIT).await;
+        let response = post_to(&stored, SCAN.as_bytes()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let objects = stored.objects.stored();
+        assert_eq!(objects.len(), 1);
+        let archived = &objects[0];
+        assert!(archived.key.starts_with("archive/"), "{}", archived.key);
+        assert!(
+            archived.key.ends_with("/scan.created/evt_01HXYZ.json"),
+            "{}",
+            archived.key
+        );
+        assert_eq!(archived.body, SCAN.as_bytes());
+        assert_eq!(archived.metadata["event-type"], "scan.created");
+        assert_eq!(archived.metadata["event-id"], "evt_01HXYZ");
+        assert_eq!(archived.metadata["request-id"], "req-big");
+        assert_eq!(
+            archived.metadata["received-at"],
+            stored.queue.sent()[0].attributes["received_at"]
+        );
+
+        let quarantined = post_to(&stored, b"\xff not an envelope").await;
+        assert_eq!(quarantined.status(), StatusCode::OK);
+        let kept = stored
+            .objects
+            .stored()
+            .into_iter()
+            .find(|object| object.key.contains("/_quarantined/"))
+            .unwrap();
+        assert_eq!(kept.body, b"\xff not an envelope");
+        assert!(kept.metadata["quarantine-reason"].contains("UTF-8"));
+    }
+
+    #[tokio::test]
+    async fn with_the_archive_off_nothing_small_is_written() {
+        let stored = with_bucket(false, QUEUE_LIMIT).await;
+        assert_eq!(
+            post_to(&stored, SCAN.as_bytes()).await.status(),
+            StatusCode::OK
+        );
+        assert!(stored.objects.stored().is_empty());
+    }
+
+    #[tokio::test]
+    async fn s3_down_is_a_503_never_a_2xx_without_the_archive_object() {
+        let stored = with_bucket(true, QUEUE_LIMIT).await;
+        stored.objects.set_failing(true);
+        let response = post_to(&stored, SCAN.as_bytes()).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key("retry-after"));
+        // 3QPR retries once S3 is back: then the archive object is there for what was queued.
+        stored.objects.set_failing(false);
+        assert_eq!(
+            post_to(&stored, SCAN.as_bytes()).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(stored.objects.stored().len(), 1);
+        for sent in stored.queue.sent() {
+            let id = &sent.attributes["event_id"];
+            assert!(stored.objects.stored()[0].key.contains(id.as_str()));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_check_object_that_cannot_be_stored_queues_nothing() {
+        let stored = with_bucket(false, QUEUE_LIMIT).await;
+        stored.objects.set_failing(true);
+        let body = large_scan(300 * 1024);
+        let response = post_to(&stored, body.as_bytes()).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            stored.queue.sent().is_empty(),
+            "no pointer to a missing object"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_what_cannot_reach_a_function_is_413_with_a_bucket() {
+        let stored = with_bucket(false, QUEUE_LIMIT).await;
+        let too_large = vec![b'x'; LAMBDA_PAYLOAD_LIMIT + 1];
+        let response = post_to(&stored, &too_large).await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

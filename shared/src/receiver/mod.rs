@@ -4,6 +4,8 @@
 pub mod config;
 pub mod handler;
 pub mod keys;
+pub mod objects;
+pub mod outbox;
 pub mod ports;
 pub mod rejection;
 pub mod routing;

@@ -43,3 +43,36 @@ pub trait Queue: Send + Sync {
         message: &OutgoingMessage<'_>,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
+
+/// The payload bucket (S3): the archive and the claim-check objects.
+pub trait ObjectStore: Send + Sync {
+    /// The bucket's name, for the pointers that name an object in it.
+    fn bucket(&self) -> &str;
+
+    /// Stores `body` under `key` with `metadata`; `Ok` only once the object is stored.
+    fn put(
+        &self,
+        key: &str,
+        body: &[u8],
+        metadata: &[(&'static str, String)],
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// For a receiver without a payload bucket: there is nothing to store in.
+#[derive(Debug, Clone, Copy)]
+pub enum NoObjectStore {}
+
+impl ObjectStore for NoObjectStore {
+    fn bucket(&self) -> &str {
+        match *self {}
+    }
+
+    async fn put(
+        &self,
+        _key: &str,
+        _body: &[u8],
+        _metadata: &[(&'static str, String)],
+    ) -> Result<(), PortError> {
+        match *self {}
+    }
+}

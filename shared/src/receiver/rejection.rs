@@ -24,6 +24,8 @@ pub enum Rejection {
     QueuesUnavailable(PortError),
     #[error("queue unavailable: {0}")]
     QueueUnavailable(PortError),
+    #[error("archive unavailable: {0}")]
+    ArchiveUnavailable(PortError),
     #[error("the invocation ran out of time before {0} answered")]
     Deadline(&'static str),
 }
@@ -40,6 +42,7 @@ impl Rejection {
             Self::Keys(_)
             | Self::QueuesUnavailable(_)
             | Self::QueueUnavailable(_)
+            | Self::ArchiveUnavailable(_)
             | Self::Deadline(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -56,6 +59,7 @@ impl Rejection {
             Self::Keys(KeysError::Unavailable(_)) => "secret_unavailable",
             Self::Keys(KeysError::NoTimeLeft) | Self::Deadline(_) => "deadline",
             Self::QueuesUnavailable(_) | Self::QueueUnavailable(_) => "queue_unavailable",
+            Self::ArchiveUnavailable(_) => "archive_unavailable",
         }
     }
 

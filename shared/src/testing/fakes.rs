@@ -1,12 +1,14 @@
 //! In-memory stand-ins for the receiver's ports, whose contents and failures the test sets.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::consumer::ports::{Claim, IdempotencyStore, PayloadSource};
 use crate::contract::message::{FifoIds, OutgoingMessage};
-use crate::receiver::ports::{PortError, Queue, SecretSource};
+use crate::contract::pointer::PayloadPointer;
+use crate::receiver::ports::{ObjectStore, PortError, Queue, SecretSource};
 
 /// A secret store whose contents and availability the test changes.
 #[derive(Clone, Default)]
@@ -120,4 +122,202 @@ impl Queue for MemoryQueue {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// An object as [`MemoryObjects`] stored it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub key: String,
+    pub body: Vec<u8>,
+    pub metadata: HashMap<String, String>,
+}
+
+/// A payload bucket in memory, recording what is put in it.
+#[derive(Clone)]
+pub struct MemoryObjects {
+    bucket: String,
+    objects: Arc<Mutex<Vec<StoredObject>>>,
+    failing: Arc<Mutex<bool>>,
+}
+
+impl MemoryObjects {
+    pub fn named(bucket: &str) -> Self {
+        Self {
+            bucket: bucket.to_string(),
+            objects: Arc::default(),
+            failing: Arc::default(),
+        }
+    }
+
+    /// Every put fails (as S3 unreachable or throttling would) while set.
+    pub fn set_failing(&self, failing: bool) {
+        *lock(&self.failing) = failing;
+    }
+
+    pub fn stored(&self) -> Vec<StoredObject> {
+        lock(&self.objects).clone()
+    }
+
+    pub fn get(&self, key: &str) -> Option<StoredObject> {
+        lock(&self.objects).iter().find(|o| o.key == key).cloned()
+    }
+}
+
+impl ObjectStore for MemoryObjects {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: &[u8],
+        metadata: &[(&'static str, String)],
+    ) -> Result<(), PortError> {
+        tokio::task::yield_now().await;
+        if *lock(&self.failing) {
+            return Err(PortError::new(
+                "PutObject",
+                "SlowDown: reduce your request rate",
+            ));
+        }
+        let mut objects = lock(&self.objects);
+        objects.retain(|object| object.key != key);
+        objects.push(StoredObject {
+            key: key.to_string(),
+            body: body.to_vec(),
+            metadata: metadata
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.clone()))
+                .collect(),
+        });
+        Ok(())
+    }
+}
+
+/// Claim-check objects in memory, by key.
+#[derive(Clone, Default)]
+pub struct MemoryPayloads {
+    objects: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl MemoryPayloads {
+    pub fn put(&self, key: &str, body: &str) {
+        lock(&self.objects).insert(key.to_string(), body.to_string());
+    }
+}
+
+impl PayloadSource for MemoryPayloads {
+    async fn fetch(&self, pointer: &PayloadPointer) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.objects).get(&pointer.key).cloned())
+    }
+}
+
+/// One record of [`MemoryIdempotency`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub completed: bool,
+    pub in_progress_until: i64,
+    pub expires_at: i64,
+}
+
+/// An idempotency store in memory with DynamoDB's conditional-put rules.
+#[derive(Clone, Default)]
+pub struct MemoryIdempotency {
+    records: Arc<Mutex<HashMap<String, IdempotencyRecord>>>,
+    failing: Arc<Mutex<bool>>,
+    reads: Arc<AtomicUsize>,
+}
+
+impl MemoryIdempotency {
+    pub fn set_failing(&self, failing: bool) {
+        *lock(&self.failing) = failing;
+    }
+
+    pub fn record(&self, key: &str) -> Option<IdempotencyRecord> {
+        lock(&self.records).get(key).cloned()
+    }
+
+    pub fn insert(&self, key: &str, record: IdempotencyRecord) {
+        lock(&self.records).insert(key.to_string(), record);
+    }
+
+    /// Batched reads made.
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    fn check(&self, operation: &'static str) -> Result<(), PortError> {
+        if *lock(&self.failing) {
+            return Err(PortError::new(operation, "could not reach the service"));
+        }
+        Ok(())
+    }
+}
+
+impl IdempotencyStore for MemoryIdempotency {
+    async fn completed(&self, keys: &[String], now: i64) -> Result<HashSet<String>, PortError> {
+        self.check("BatchGetItem")?;
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let records = lock(&self.records);
+        Ok(keys
+            .iter()
+            .filter(|key| {
+                records
+                    .get(*key)
+                    .is_some_and(|record| record.completed && record.expires_at >= now)
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn claim(
+        &self,
+        key: &str,
+        now_ms: i64,
+        in_progress_until: i64,
+        expires_at: i64,
+        force: bool,
+    ) -> Result<Claim, PortError> {
+        self.check("PutItem")?;
+        // Let a concurrent delivery run while this claim is "in flight".
+        tokio::task::yield_now().await;
+        let mut records = lock(&self.records);
+        if let Some(existing) = records.get(key) {
+            let expired = existing.expires_at < now_ms / 1000;
+            let lapsed = !existing.completed && existing.in_progress_until < now_ms;
+            let claimable = expired || lapsed || (force && existing.completed);
+            if !claimable {
+                return Ok(if existing.completed {
+                    Claim::Completed
+                } else {
+                    Claim::InProgress
+                });
+            }
+        }
+        records.insert(
+            key.to_string(),
+            IdempotencyRecord {
+                completed: false,
+                in_progress_until,
+                expires_at,
+            },
+        );
+        Ok(Claim::Claimed)
+    }
+
+    async fn complete(&self, key: &str, expires_at: i64) -> Result<(), PortError> {
+        self.check("UpdateItem")?;
+        if let Some(record) = lock(&self.records).get_mut(key) {
+            record.completed = true;
+            record.expires_at = expires_at;
+        }
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), PortError> {
+        self.check("DeleteItem")?;
+        lock(&self.records).remove(key);
+        Ok(())
+    }
 }

@@ -10,6 +10,9 @@ pub mod fakes;
 pub mod logs;
 pub mod sqs;
 
-pub use fakes::{MemoryQueue, MemorySecrets, SentMessage};
+pub use fakes::{
+    IdempotencyRecord, MemoryIdempotency, MemoryObjects, MemoryPayloads, MemoryQueue,
+    MemorySecrets, SentMessage, StoredObject,
+};
 pub use logs::CapturedLogs;
 pub use sqs::{sqs_event, sqs_record};
