@@ -15,7 +15,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, LambdaEvent, Response};
 use qpr_webhooks::receiver::config::ANSWER_MARGIN;
 use qpr_webhooks::receiver::handler::{Inbound, Receiver};
-use qpr_webhooks::receiver::ports::{Queue, SecretSource};
+use qpr_webhooks::receiver::ports::{ObjectStore, Queue, SecretSource};
 use qpr_webhooks::receiver::rejection::Rejection;
 use qpr_webhooks_aws::invocation;
 use serde::Serialize;
@@ -37,8 +37,8 @@ struct Parts<'a> {
     is_base64_encoded: bool,
 }
 
-pub async fn answer<S: SecretSource, Q: Queue>(
-    receiver: &Receiver<S, Q>,
+pub async fn answer<S: SecretSource, Q: Queue, O: ObjectStore>(
+    receiver: &Receiver<S, Q, O>,
     event: LambdaEvent<LambdaRequest>,
 ) -> Answer {
     let LambdaEvent { payload, context } = event;
