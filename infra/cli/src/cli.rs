@@ -47,6 +47,26 @@ pub enum Command {
         after_help = "Exits 0 when every answer is what a correct receiver gives: 2xx for a signed event, 400 for a tampered or unsigned one."
     )]
     Send(SendArgs),
+    /// Put archived events back on their routed queues, marked as replays
+    #[command(
+        after_help = "Selects archived webhooks by event id, by event type, or by the time they were received\n\
+        (at least one is needed), lists them with --dry-run, and otherwise sends each again, byte for\n\
+        byte, to the queue its type routes to now, with the attribute replay=true (or replay=forced with\n\
+        --force: the consumers' idempotency store then runs the handler again)."
+    )]
+    Replay(ReplayArgs),
+    /// Move a dead-letter queue's messages back to the queue they came from
+    #[command(
+        after_help = "Uses SQS's message-move task; where SQS does not offer it (a local emulator), moves the\n\
+        messages one by one (received, sent to the source queue with their attributes, deleted)."
+    )]
+    Redrive(QueueArgs),
+    /// List what a dead-letter queue holds: type, id, age, receive count, failure reason
+    #[command(
+        after_help = "The messages stay where they are. Receiving from a dead-letter queue changes nothing that\n\
+        matters: it has no redrive policy of its own."
+    )]
+    Dlq(QueueArgs),
     /// Follow a queue or dead-letter queue: each message's type, id, age and size as it arrives
     #[command(
         after_help = "SQS has no peek: every message tail shows has been received once more. On a\n\
@@ -138,6 +158,49 @@ pub struct TailArgs {
     /// Stop after this many seconds without a new message (default: follow until stopped)
     #[arg(long, value_name = "SECONDS")]
     pub exit_when_idle: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Replay this event (repeatable)
+    #[arg(long = "id", value_name = "EVENT_ID")]
+    pub ids: Vec<String>,
+    /// Replay events of this type
+    #[arg(long = "type", value_name = "EVENT_TYPE")]
+    pub event_type: Option<String>,
+    /// Received at or after this time (RFC 3339, or a date YYYY-MM-DD in UTC)
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<time::OffsetDateTime>,
+    /// Received before this time (RFC 3339, or a date; default now)
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<time::OffsetDateTime>,
+    /// List what would be replayed, send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Have the consumers run their handlers again although they processed the events before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The queue whose dead-letter queue it is: scans, conversations, account, unrouted
+    pub queue: String,
+}
+
+fn parse_time(text: &str) -> Result<time::OffsetDateTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(at) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(at);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format)
+        .map(|date| date.midnight().assume_utc())
+        .map_err(|_| format!("expected an RFC 3339 time or a YYYY-MM-DD date, not {text:?}"))
 }
 
 #[derive(Debug, Args)]

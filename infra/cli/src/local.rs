@@ -37,6 +37,12 @@ pub struct LocalStack {
     /// Route key (`scan.*`, `*`, ...) to queue name.
     pub routes: HashMap<String, String>,
     pub queues: Vec<Queue>,
+    /// The payload bucket (claim-check objects and the archive).
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// The consumers' idempotency table.
+    #[serde(default)]
+    pub table: Option<String>,
     /// Each function's environment by binary name (`receiver`, `scans-consumer`, ...), as the
     /// template sets it, pointing at this stack.
     pub functions: HashMap<String, HashMap<String, String>>,
@@ -134,4 +140,15 @@ pub fn default_state_dir() -> PathBuf {
     std::env::var_os("STACK_STATE")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.state"))
+}
+
+impl LocalStack {
+    /// `EVENT_ROUTES` with queue URLs, as the receiver of this stack has it.
+    pub fn event_routes(&self) -> Result<String, LocalError> {
+        let mut routes = serde_json::Map::new();
+        for (key, queue) in &self.routes {
+            routes.insert(key.clone(), self.queue(queue)?.url.clone().into());
+        }
+        Ok(serde_json::Value::Object(routes).to_string())
+    }
 }

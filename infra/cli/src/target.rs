@@ -39,6 +39,10 @@ pub struct Target {
     pub queues: Vec<QueueTarget>,
     /// The stack's alarm names; `None` where there are none to check (the local stack).
     pub alarms: Option<Vec<String>>,
+    /// The receiver's `EVENT_ROUTES`, when known.
+    pub routes: Option<String>,
+    /// The payload bucket (claim-check objects and the archive), when there is one.
+    pub bucket: Option<String>,
 }
 
 impl Target {
@@ -51,15 +55,15 @@ impl Target {
             } else {
                 dir.clone()
             };
-            return Ok(Self::local(&LocalStack::load(&dir)?, dir));
+            return Self::local(&LocalStack::load(&dir)?, dir);
         }
         let aws = qpr_webhooks_aws::sdk_config(Duration::from_secs(10)).await;
         let cloudformation = aws_sdk_cloudformation::Client::new(&aws);
         Self::from_stack(&cloudformation, &args.stack, aws).await
     }
 
-    fn local(stack: &LocalStack, dir: PathBuf) -> Self {
-        Self {
+    fn local(stack: &LocalStack, dir: PathBuf) -> Result<Self, TargetError> {
+        Ok(Self {
             label: format!("the local stack in {}", dir.display()),
             aws: stack.sdk_config(),
             webhook_url: None,
@@ -74,7 +78,9 @@ impl Target {
                 })
                 .collect(),
             alarms: None,
-        }
+            routes: Some(stack.event_routes()?),
+            bucket: stack.bucket.clone(),
+        })
     }
 
     /// Reads the stack's outputs (WebhookUrl, WebhookSecretArn, `<Name>QueueUrl` and
@@ -139,6 +145,8 @@ impl Target {
             secret_id: output("WebhookSecretArn").ok_or_else(|| missing("WebhookSecretArn"))?,
             queues,
             alarms: Some(alarms),
+            routes: output("EventRoutes"),
+            bucket: output("PayloadBucket"),
         })
     }
 }
@@ -185,6 +193,8 @@ mod tests {
                             .outputs(output("ScansDeadLetterQueueUrl", "https://sqs/1/scans-dlq"))
                             .outputs(output("UnroutedQueueUrl", "https://sqs/1/unrouted"))
                             .outputs(output("AlarmTopicArn", "arn:aws:sns:t"))
+                            .outputs(output("PayloadBucket", "stack-payloadbucket-x"))
+                            .outputs(output("EventRoutes", r#"{"*":"https://sqs/1/unrouted"}"#))
                             .build(),
                     )
                     .build()
@@ -233,6 +243,11 @@ mod tests {
                     dead_letter_url: None,
                 },
             ]
+        );
+        assert_eq!(target.bucket.as_deref(), Some("stack-payloadbucket-x"));
+        assert_eq!(
+            target.routes.as_deref(),
+            Some(r#"{"*":"https://sqs/1/unrouted"}"#)
         );
         assert_eq!(
             target.alarms,

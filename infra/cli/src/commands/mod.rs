@@ -1,8 +1,10 @@
 //! Each subcommand's work, and how it ends.
 
 mod check;
+mod dead_letters;
 mod event_source;
 mod register;
+mod replay;
 mod send;
 mod simulate;
 mod tail;
@@ -18,6 +20,9 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Check(args) => check::run(args).await,
         Command::Send(args) => send::run(args),
         Command::Tail(args) => tail::run(args).await,
+        Command::Replay(args) => replay::run(args).await,
+        Command::Redrive(args) => dead_letters::redrive(args).await,
+        Command::Dlq(args) => dead_letters::list(args).await,
         Command::Simulate(args) => simulate::run(args).await,
         Command::EventSource(args) => event_source::run(args).await,
         Command::Completions { shell } => {
