@@ -132,7 +132,12 @@ async fn unknown_event_types_are_kept_in_the_unrouted_queue() {
 #[tokio::test]
 async fn no_refusal_enqueues_anything() {
     let stack = LocalStack::up();
-    let function = Function::ready(&stack);
+    // Without a payload bucket, so that a body larger than the queues take is refused.
+    let mut function = Function::start(
+        &stack,
+        &[("PAYLOAD_BUCKET", ""), ("ARCHIVE_ENABLED", "false")],
+    );
+    function.process.wait_for_log("receiver ready");
     let scan = SAMPLES[0].1.as_bytes();
     let secret = stack.secret();
 

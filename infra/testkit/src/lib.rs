@@ -169,6 +169,27 @@ impl LocalStack {
         aws_sdk_sqs::Client::new(&self.aws)
     }
 
+    /// The SDK settings of the tests' own clients.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.aws
+    }
+
+    /// The payload bucket's name.
+    pub fn bucket(&self) -> &str {
+        self.description
+            .bucket
+            .as_deref()
+            .expect("the stack has a payload bucket")
+    }
+
+    /// The idempotency table's name.
+    pub fn table(&self) -> &str {
+        self.description
+            .table
+            .as_deref()
+            .expect("the stack has an idempotency table")
+    }
+
     pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.aws)
     }
