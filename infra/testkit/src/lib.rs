@@ -174,6 +174,10 @@ impl LocalStack {
         &self.aws
     }
 
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        qpr_webhooks_aws::s3::client(&self.aws)
+    }
+
     /// The payload bucket's name.
     pub fn bucket(&self) -> &str {
         self.description
