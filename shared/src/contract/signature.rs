@@ -3,7 +3,7 @@
 //! The key is the UTF-8 bytes of the whole stored secret (`whsec_` prefix included) with its
 //! surrounding whitespace removed, as the sender's reference code does with `secret.encode()`.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 

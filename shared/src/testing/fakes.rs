@@ -85,12 +85,19 @@ impl MemoryQueue {
     pub fn sent(&self) -> Vec<SentMessage> {
         lock(&self.sent).clone()
     }
+
+    /// Forgets what was sent.
+    pub fn clear(&self) {
+        lock(&self.sent).clear();
+    }
 }
 
 impl Queue for MemoryQueue {
     async fn max_message_size(&self, queue_url: &str) -> Result<usize, PortError> {
         let delay = *lock(&self.delay);
-        tokio::time::sleep(delay).await;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         if *lock(&self.failing) {
             return Err(PortError::new("GetQueueAttributes", "service unavailable"));
         }
@@ -102,7 +109,9 @@ impl Queue for MemoryQueue {
 
     async fn send(&self, queue_url: &str, message: &OutgoingMessage<'_>) -> Result<(), PortError> {
         let delay = *lock(&self.delay);
-        tokio::time::sleep(delay).await;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         if *lock(&self.failing) {
             return Err(PortError::new("SendMessage", "service unavailable"));
         }
