@@ -165,13 +165,75 @@ def test_the_template_validates_with_cfn_lint():
     assert "valid SAM Template" in result.stdout + result.stderr
 
 
-def test_sam_build_makes_an_arm64_bootstrap_of_every_function():
+@pytest.fixture(scope="session")
+def arm64_build():
     build_dir = ROOT / ".aws-sam" / "build-arm64"
     sam("build", "--build-dir", str(build_dir))
+    return build_dir
+
+
+def test_sam_build_makes_an_arm64_bootstrap_of_every_function(arm64_build):
     for function in FUNCTIONS:
-        bootstrap = build_dir / function / "bootstrap"
+        bootstrap = arm64_build / function / "bootstrap"
         assert bootstrap.exists(), f"no bootstrap for {function}"
         assert elf_machine(bootstrap) == 183, f"{function} is not arm64"
+
+
+def debian_packages(*packages):
+    """Installs the Debian packages that are missing (the test runs on a fresh machine)."""
+    missing = [package for package in packages
+               if subprocess.run(["dpkg", "-s", package], capture_output=True).returncode]
+    if missing:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                       stdout=subprocess.DEVNULL)
+
+
+def rie_binary():
+    return next((VENV_BIN.parent / "lib").glob(
+        "python*/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64"))
+
+
+def test_the_arm64_receiver_answers_a_signed_webhook_under_qemu_with_sha2_instructions(
+        arm64_build, queues, tmp_path):
+    """The arm64 bootstrap (Lambda's default architecture) under qemu-user, as its own
+    bootstrap of AWS's Runtime Interface Emulator: it answers a signed webhook, and the
+    SHA-256 it runs is the ARMv8 SHA-2 instructions (sha2 detects them at run time)."""
+    debian_packages("qemu-user-static", "libc6-arm64-cross")
+    state = layout.load_state(queues["state"])
+    port, api_port = free_port(), free_port()
+    qemu_log = tmp_path / "qemu-in-asm.log"
+    env = {**state["functions"]["receiver"], "PATH": os.environ["PATH"],
+           "AWS_LAMBDA_FUNCTION_TIMEOUT": "60", "AWS_LAMBDA_LOG_FORMAT": "json",
+           "QEMU_LD_PREFIX": "/usr/aarch64-linux-gnu",
+           # Each block of guest code qemu translates (so runs), disassembled.
+           "QEMU_LOG": "in_asm", "QEMU_LOG_FILENAME": str(qemu_log)}
+    emulator = subprocess.Popen(
+        [str(rie_binary()), "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
+         "--runtime-api-address", f"127.0.0.1:{api_port}",
+         "/usr/bin/qemu-aarch64-static", str(arm64_build / "Receiver" / "bootstrap")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline, "the emulator did not start"
+            time.sleep(0.2)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations",
+            data=(EVENTS / "apigw-v2-signed.json").read_bytes(), method="POST")
+        answer = json.loads(urllib.request.urlopen(request, timeout=120).read())
+        assert answer["statusCode"] == 200, answer
+        messages = held(queues, "scans")
+        assert [m["Body"].encode() for m in messages] == [fixture_body("apigw-v2-signed.json")]
+        executed = qemu_log.read_text(errors="replace")
+        assert "sha256h" in executed, "no SHA-2 instruction ran"
+    finally:
+        emulator.terminate()
+        try:
+            emulator.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            emulator.kill()
 
 
 @pytest.mark.parametrize("event_file", [
