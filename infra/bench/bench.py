@@ -408,48 +408,52 @@ def callgrind_command(command: list[str], env: dict[str, str], out: pathlib.Path
 # ---- where the instructions go --------------------------------------------------------------
 
 CATEGORIES = [
-    # (category, crate-name prefixes); the first path of a symbol that names a crate decides
+    # (category, crate names); a crate counts with the crates named after it (hyper: hyper_util)
     ("ours", ("qpr_webhooks", "receiver", "floor_runtime", "floor_sqs", "bench_floor")),
     ("Lambda runtime", ("lambda_runtime", "lambda_http", "aws_lambda_events")),
     ("SDK: SigV4 signing", ("aws_sigv4",)),
-    ("SDK: other", ("aws_sdk_", "aws_smithy_", "aws_runtime", "aws_types", "aws_config",
+    ("SDK: other", ("aws_sdk", "aws_smithy", "aws_runtime", "aws_types", "aws_config",
                     "aws_credential_types")),
-    ("HTTP (hyper, http)", ("hyper", "http", "httparse", "h2", "tower")),
+    ("HTTP (hyper, http, bytes)", ("hyper", "http", "httparse", "h2", "tower", "bytes")),
     ("JSON (serde)", ("serde", "serde_json")),
-    ("XML/query", ("xmlparser", "aws_smithy_xml", "aws_smithy_query")),
-    ("tracing", ("tracing",)),
-    ("crypto (sha2, hmac, ring)", ("sha2", "hmac", "ring", "digest", "block_buffer")),
-    ("tokio", ("tokio", "mio")),
+    ("tracing (the log line)", ("tracing",)),
+    ("crypto (sha2, hmac, hex)", ("sha2", "hmac", "ring", "digest", "block_buffer", "hex")),
+    ("tokio, futures", ("tokio", "mio", "futures", "pin_project")),
     ("time", ("time", "chrono")),
-    ("formatting (core::fmt)", ("core::fmt",)),
     ("std/alloc/core", ("core", "alloc", "std", "hashbrown")),
 ]
+FORMATTING = "formatting (core::fmt)"
+LIBC_ALLOCATOR = ("malloc", "free", "realloc", "calloc", "malloc_consolidate", "_int_")
 PATH_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)::")
 
 
+def crate_category(crate: str) -> str | None:
+    for category, names in CATEGORIES:
+        if any(crate == name or crate.startswith(name + "_") for name in names):
+            return category
+    return None
+
+
 def category_of(function: str, objfile: str) -> str:
-    if "core::fmt" in function.split("<", 1)[0] or function.startswith(("<core::fmt", "core::fmt")):
-        return "formatting (core::fmt)"
-    names = PATH_RE.findall(function)
+    """The category of the first crate a symbol names other than core, alloc and std (for
+    `core::ptr::drop_in_place<aws_smithy_types::...>`, the SDK), else theirs."""
+    if function.split("<", 1)[0].startswith("core::fmt") or function.startswith("<core::fmt"):
+        return FORMATTING
     generic = None
-    for name in names:
-        for category, prefixes in CATEGORIES:
-            if any(name == p or (p.endswith("_") and name.startswith(p)) for p in prefixes):
-                if category == "std/alloc/core":
-                    generic = generic or category
-                    break
-                return category
-        else:
-            continue
+    for crate in PATH_RE.findall(function):
+        category = crate_category(crate)
+        if category == "std/alloc/core":
+            generic = generic or category
+        elif category:
+            return category
     if generic:
         return generic
     base = os.path.basename(objfile)
-    if base.startswith(("libc.so", "libc-")):
+    if base.startswith("libc") or function.startswith(LIBC_ALLOCATOR) or "memcpy" in function \
+            or "memmove" in function or "memset" in function:
         return "libc (malloc, memcpy, ...)"
     if base.startswith("ld-linux"):
         return "dynamic loader"
-    if "vgpreload" in base:
-        return "valgrind"
     return "other"
 
 
