@@ -6,7 +6,7 @@
 # The receiver (archive off and on) and the Python peer (infra/bench/python_peer) under AWS's
 # Lambda Runtime Interface Emulator against a local stack of its own: cold start, warm latency
 # p50/p99, CPU per event and peak RSS, and instructions per warm event with callgrind for the
-# receiver and the floor (floor-runtime, floor-sqs: infra/bench/src/bin). Prints one table and
+# three and the floor (floor-runtime, floor-sqs: infra/bench/src/bin). Prints one table and
 # writes target/bench/report.json; infra/bench/bench.py says how each figure is taken.
 #
 # It installs what it needs: valgrind from Debian when missing, the project's tools
@@ -15,8 +15,8 @@
 # for callgrind_annotate; target/bench-symbols). Everything it starts is stopped on exit.
 #
 # Knobs: BENCH_OUT (target/bench), MOTO_PORT (5600), BENCH_COLD (10 cold starts), BENCH_WARM
-# (1000 warm webhooks), BENCH_K (200 extra invocations under callgrind), BENCH_PEER_CALLGRIND=1
-# (count the Python peer's instructions too: slow).
+# (1000 warm webhooks), BENCH_K (200 extra invocations under callgrind), BENCH_PEER_CALLGRIND=0
+# (skip counting the Python peer's instructions, CPython under valgrind: about 30 s).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -75,7 +75,7 @@ args=(--state "$STACK_STATE" --out "$out"
   --receiver target/release/receiver --floor-dir target/release
   --callgrind-dir target/bench-symbols --peer-python "$peer_venv/bin/python"
   --cold "${BENCH_COLD:-10}" --warm "${BENCH_WARM:-1000}" --k "${BENCH_K:-200}")
-[ "${BENCH_PEER_CALLGRIND:-}" = 1 ] && args+=(--peer-callgrind)
+[ "${BENCH_PEER_CALLGRIND:-1}" = 0 ] && args+=(--no-peer-callgrind)
 .venv/bin/python infra/bench/bench.py "${args[@]}" &
 harness_pid=$!
 wait "$harness_pid"
