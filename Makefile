@@ -2,13 +2,14 @@
 # (the Python tools into .venv from infra/requirements.txt, the crates through cargo).
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint measure stack-up stack-down
+.PHONY: help demo test lint measure bench stack-up stack-down
 
 help:
 	@echo "make demo     the local demo: signed webhooks through the receiver into local SQS"
 	@echo "make test     every test: Rust (unit, handler, SDK mocks, binaries on moto), then SAM"
 	@echo "make lint     cargo fmt --check, clippy -D warnings, shellcheck and ruff"
 	@echo "make measure  binary size, arm64 zip size, start-to-first-answer time"
+	@echo "make bench    side-by-side benchmark: the receiver against a Python peer and the floor"
 
 demo:
 	infra/demo.sh
@@ -28,6 +29,9 @@ lint:
 
 measure:
 	infra/measure.sh
+
+bench:
+	infra/bench/bench.sh
 
 stack-up:
 	infra/local-stack.sh up

@@ -51,9 +51,7 @@ fi
 
 # What ships (stripped), for the timings; the same code with its symbols, for callgrind.
 cargo build --release --locked -p receiver -p bench-floor
-cargo build --locked -p receiver -p bench-floor --profile bench-symbols \
-  --config 'profile.bench-symbols.inherits="release"' \
-  --config 'profile.bench-symbols.strip=false'
+cargo build --locked -p receiver -p bench-floor --profile bench-symbols
 
 harness_pid=
 cleanup() {
