@@ -15,7 +15,7 @@ TEMPLATE = layout.load_template()
 RESOURCES = TEMPLATE["Resources"]
 PARAMETERS = TEMPLATE["Parameters"]
 
-# What the receiver logs in $.span.outcome, and its status.
+# What the receiver logs in $.fields.outcome, and its status.
 OUTCOMES = {
     "queued": 200, "quarantined": 200, "invalid_signature": 400,
     "signature_unconfirmed": 503, "secret_not_configured": 503, "secret_unavailable": 503,
@@ -169,21 +169,23 @@ def metric_filter_counts(pattern, line):
 
 
 def webhook_line(outcome):
-    """The receiver's per-request line in Lambda's JSON log: its `webhook` span."""
-    return {"level": "INFO", "fields": {"message": "webhook"},
-            "span": {"outcome": outcome, "status": OUTCOMES[outcome],
-                     "event_type": "scan.created", "event_id": "evt_1", "bytes": 123,
-                     "duration_us": 456, "request_id": "r-1", "name": "webhook"},
-            "spans": [{"name": "webhook"}]}
+    """The receiver's per-request line in Lambda's JSON log: the `webhook` event, in the
+    Lambda runtime's span of the invocation."""
+    return {"level": "INFO",
+            "fields": {"message": "webhook", "outcome": outcome, "status": OUTCOMES[outcome],
+                       "bytes": 123, "duration_us": 456, "event_type": "scan.created",
+                       "event_id": "evt_1"},
+            "span": {"requestId": "r-1", "name": "Lambda runtime invoke"},
+            "spans": [{"requestId": "r-1", "name": "Lambda runtime invoke"}]}
 
 
-def test_the_metric_filters_count_the_outcomes_in_the_span():
+def test_the_metric_filters_count_the_outcomes_of_the_webhook_line():
     counted = {}
     for name, metric_filter in METRIC_FILTERS.items():
         properties = metric_filter["Properties"]
         assert properties["LogGroupName"] == {"Ref": "ReceiverLogGroup"}, name
         selectors = re.findall(r'\$\.([\w.]+) = "([^"]*)"', properties["FilterPattern"])
-        assert selectors and {path for path, _ in selectors} == {"span.outcome"}, name
+        assert selectors and {path for path, _ in selectors} == {"fields.outcome"}, name
         assert {outcome for _, outcome in selectors} <= set(OUTCOMES), name
         (transformation,) = properties["MetricTransformations"]
         assert transformation["MetricNamespace"] == {"Ref": "MetricsNamespace"}, name

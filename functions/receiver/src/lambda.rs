@@ -68,7 +68,7 @@ pub async fn answer<S: SecretSource, Q: Queue, O: ObjectStore>(
             (parts, false)
         }
         _ => {
-            let response = receiver.reject(request_id, &Rejection::UnsupportedEvent);
+            let response = receiver.reject(&Rejection::UnsupportedEvent);
             return shape(response, false);
         }
     };
@@ -86,7 +86,7 @@ pub async fn answer<S: SecretSource, Q: Queue, O: ObjectStore>(
                 })
                 .await
         }
-        Err(rejection) => receiver.reject(request_id, &rejection),
+        Err(rejection) => receiver.reject(&rejection),
     };
     shape(response, rest_api)
 }

@@ -40,10 +40,11 @@ async fn main() -> Result<(), Error> {
     );
 
     let receiver = &receiver;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<LambdaRequest>| async move {
-            Ok::<_, std::convert::Infallible>(lambda::answer(receiver, event).await)
-        },
-    ))
+    // Boxed: the runtime then moves a pointer around its poll loop, not the whole future.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
+        Box::pin(
+            async move { Ok::<_, std::convert::Infallible>(lambda::answer(receiver, event).await) },
+        )
+    }))
     .await
 }

@@ -89,8 +89,7 @@ impl ObjectStore for S3Objects {
         for (name, value) in metadata {
             request = request.metadata(*name, value);
         }
-        request
-            .send()
+        Box::pin(request.send())
             .await
             .map_err(|error| PortError::new("PutObject", describe(&error)))?;
         Ok(())

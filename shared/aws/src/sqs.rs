@@ -49,16 +49,19 @@ impl Queue for SqsQueue {
             attributes.insert(attribute.name.to_string(), value);
         }
         let fifo = message.fifo.as_ref();
-        self.client
-            .send_message()
-            .queue_url(queue_url)
-            .message_body(message.body.as_ref())
-            .set_message_attributes(Some(attributes))
-            .set_message_deduplication_id(fifo.map(|ids| ids.deduplication_id.clone()))
-            .set_message_group_id(fifo.map(|ids| ids.group_id.clone()))
-            .send()
-            .await
-            .map_err(|error| PortError::new("SendMessage", describe(&error)))?;
+        // Boxed: the SDK's operation future is large, and polled from deep in the receiver's.
+        Box::pin(
+            self.client
+                .send_message()
+                .queue_url(queue_url)
+                .message_body(message.body.as_ref())
+                .set_message_attributes(Some(attributes))
+                .set_message_deduplication_id(fifo.map(|ids| ids.deduplication_id.clone()))
+                .set_message_group_id(fifo.map(|ids| ids.group_id.clone()))
+                .send(),
+        )
+        .await
+        .map_err(|error| PortError::new("SendMessage", describe(&error)))?;
         Ok(())
     }
 }

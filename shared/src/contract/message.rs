@@ -186,6 +186,14 @@ fn fifo_id(value: &str) -> String {
 /// U+FFFE and U+FFFF unescaped, and any control character escaped, so a verified body or a
 /// field parsed from it can still hold one.
 pub fn first_character_sqs_refuses(text: &str) -> Option<char> {
+    // In UTF-8 the only characters refused are the controls (one byte below 0x20) and
+    // U+FFFE/U+FFFF (EF BF BE/BF): a byte scan finds the usual clean text at once.
+    let suspect = text
+        .bytes()
+        .any(|byte| (byte < 0x20 && !matches!(byte, b'\t' | b'\n' | b'\r')) || byte == 0xEF);
+    if !suspect {
+        return None;
+    }
     text.chars().find(|&c| {
         !matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
     })

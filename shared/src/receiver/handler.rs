@@ -10,9 +10,8 @@ use http::{header, HeaderMap, Method, Response, StatusCode};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
-use tracing::field::Empty;
-use tracing::Instrument;
 
+use crate::contract::envelope::EnvelopeError;
 use crate::contract::message::ATTRIBUTE_ALLOWANCE;
 use crate::contract::signature::{Signature, SIGNATURE_HEADER};
 use crate::receiver::config::ReceiverConfig;
@@ -32,18 +31,6 @@ pub struct Inbound<'a> {
     pub request_id: &'a str,
     /// When the answer must be ready: the invocation's deadline less the time to hand it back.
     pub deadline: Instant,
-}
-
-/// What happened to a request the receiver accepted.
-#[derive(Debug)]
-enum Accepted {
-    Queued {
-        event_id: String,
-    },
-    /// Verified, but not a usable envelope: kept on the `*` route's queue.
-    Quarantined {
-        event_id: Option<String>,
-    },
 }
 
 pub struct Receiver<S, Q, O = NoObjectStore> {
@@ -132,66 +119,116 @@ impl<S: SecretSource, Q: Queue, O: ObjectStore> Receiver<S, Q, O> {
         )
     }
 
-    /// Handles one request and writes its one log line: a `webhook` span whose fields are
-    /// recorded as they become known, closed by one event. Never fails: every outcome is an
+    /// Handles one request and writes its one log line: the `webhook` event, with the
+    /// outcome, the status, the size, the duration, the event's type and id, and the error.
+    /// It is logged in the Lambda runtime's span of the invocation, which holds the request
+    /// id (a span of our own, with fields recorded as they become known, cost more
+    /// instructions than the rest of our code together). Never fails: every outcome is an
     /// answer.
     pub async fn handle(&self, request: Inbound<'_>) -> Response<String> {
-        let span = request_span(&request);
         let arrived = Instant::now();
-        let result = self
-            .process(request, arrived)
-            .instrument(span.clone())
-            .await;
-        span.record(
-            "duration_us",
-            u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX),
+        let bytes = request.body.len();
+        let resolved = match self.admit(request, arrived).await {
+            Ok(resolved) => resolved,
+            Err(rejection) => return self.refuse(&rejection, None, bytes, arrived),
+        };
+        // From here on the body is known to come from 3QPR: it is kept whatever it holds.
+        let composed = outbox::compose(
+            request.body,
+            &resolved.routes,
+            OffsetDateTime::now_utc(),
+            request.request_id,
         );
-        match result {
-            Ok(accepted) => {
-                let (outcome, event_id) = match accepted {
-                    Accepted::Queued { event_id } => ("queued", Some(event_id)),
-                    Accepted::Quarantined { event_id } => ("quarantined", event_id),
-                };
-                span.record("outcome", outcome);
-                span.record("status", StatusCode::OK.as_u16());
-                span.in_scope(|| tracing::info!("webhook"));
-                let body = serde_json::json!({ "id": event_id, "status": outcome });
-                json_response(StatusCode::OK, body.to_string())
-            }
-            Err(rejection) => self.reject_in(&span, &rejection),
+        let event = composed.event.clone();
+        if let Err(rejection) = self.store(request, composed).await {
+            return self.refuse(&rejection, Some(&event), bytes, arrived);
         }
+        let duration_us = micros_since(arrived);
+        let (outcome, event_id) = match &event {
+            Ok((event_type, event_id)) => {
+                tracing::info!(
+                    outcome = "queued",
+                    status = 200u16,
+                    bytes,
+                    duration_us,
+                    event_type = event_type.as_str(),
+                    event_id = event_id.as_str(),
+                    "webhook"
+                );
+                ("queued", Some(event_id.as_str()))
+            }
+            Err(reason) => {
+                tracing::info!(
+                    outcome = "quarantined",
+                    status = 200u16,
+                    bytes,
+                    duration_us,
+                    quarantine_reason = %reason,
+                    "webhook"
+                );
+                ("quarantined", None)
+            }
+        };
+        // {"id":…,"status":…}, written directly: a JSON value would cost an allocation per key.
+        let id = serde_json::to_string(&event_id).unwrap_or_else(|_| "null".into());
+        json_response(
+            StatusCode::OK,
+            format!(r#"{{"id":{id},"status":"{outcome}"}}"#),
+        )
     }
 
     /// Answers a request that cannot even be handed to [`Self::handle`] (its event was
     /// malformed), with the same log line.
-    pub fn reject(&self, request_id: &str, rejection: &Rejection) -> Response<String> {
-        let span = tracing::info_span!(
-            "webhook",
-            outcome = Empty,
-            status = Empty,
-            request_id,
-            error = Empty,
-        );
-        self.reject_in(&span, rejection)
+    pub fn reject(&self, rejection: &Rejection) -> Response<String> {
+        self.refuse(rejection, None, 0, Instant::now())
     }
 
-    fn reject_in(&self, span: &tracing::Span, rejection: &Rejection) -> Response<String> {
+    /// The log line and the answer of a refused request.
+    fn refuse(
+        &self,
+        rejection: &Rejection,
+        event: Option<&Result<(String, String), EnvelopeError>>,
+        bytes: usize,
+        arrived: Instant,
+    ) -> Response<String> {
         let status = rejection.status();
-        span.record("outcome", rejection.outcome());
-        span.record("status", status.as_u16());
-        span.record("error", tracing::field::display(rejection));
-        span.in_scope(|| {
-            if status.is_server_error() {
-                tracing::warn!("webhook");
-            } else {
-                tracing::info!("webhook");
+        let (outcome, code, duration_us) =
+            (rejection.outcome(), status.as_u16(), micros_since(arrived));
+        let (event_type, event_id) = match event {
+            Some(Ok((event_type, event_id))) => {
+                (Some(event_type.as_str()), Some(event_id.as_str()))
             }
-        });
+            _ => (None, None),
+        };
+        let error = tracing::field::display(rejection);
+        if status.is_server_error() {
+            tracing::warn!(
+                outcome,
+                status = code,
+                bytes,
+                duration_us,
+                event_type,
+                event_id,
+                error = error,
+                "webhook"
+            );
+        } else {
+            tracing::info!(
+                outcome,
+                status = code,
+                bytes,
+                duration_us,
+                event_type,
+                event_id,
+                error = error,
+                "webhook"
+            );
+        }
         self.rejection_response(rejection)
     }
 
-    /// Verifies, parses, routes and queues one request.
-    async fn process(&self, request: Inbound<'_>, arrived: Instant) -> Result<Accepted, Rejection> {
+    /// Everything before the body is trusted: the method, the size, the signature.
+    async fn admit(&self, request: Inbound<'_>, arrived: Instant) -> Result<&Resolved, Rejection> {
         if request.method != Method::POST {
             return Err(Rejection::MethodNotAllowed(request.method.clone()));
         }
@@ -222,31 +259,21 @@ impl<S: SecretSource, Q: Queue, O: ObjectStore> Receiver<S, Q, O> {
         self.keys
             .verify(request.body, &signature, arrived, request.deadline)
             .await?;
+        Ok(resolved)
+    }
 
-        // From here on the body is known to come from 3QPR: it is kept whatever it holds.
-        let composed = outbox::compose(
-            request.body,
-            &resolved.routes,
-            OffsetDateTime::now_utc(),
-            request.request_id,
-        );
-        let span = tracing::Span::current();
-        let accepted = match &composed.event {
-            Ok((event_type, event_id)) => {
-                span.record("event_type", event_type.as_str());
-                span.record("event_id", event_id.as_str());
-                Accepted::Queued {
-                    event_id: event_id.clone(),
-                }
-            }
-            Err(reason) => {
-                span.record("quarantine_reason", tracing::field::display(reason));
-                Accepted::Quarantined { event_id: None }
-            }
-        };
+    /// Stores a verified body: the queue message (after its claim-check object, if it needs
+    /// one) and the archive object, written at once, so that the answer waits for the slower,
+    /// not for both in turn.
+    async fn store(
+        &self,
+        request: Inbound<'_>,
+        composed: outbox::Composed<'_, '_>,
+    ) -> Result<(), Rejection> {
         let objects = self.objects.as_ref();
-        // The queue message (after its claim-check object, if it needs one) and the archive
-        // object are written at once: the answer waits for the slower, not for both in turn.
+        let archive = objects
+            .filter(|_| self.archive)
+            .map(|objects| (objects, composed.archive_object()));
         let queued = outbox::enqueue(
             &self.queue,
             objects,
@@ -254,26 +281,22 @@ impl<S: SecretSource, Q: Queue, O: ObjectStore> Receiver<S, Q, O> {
             composed.message,
             request.request_id,
         );
-        let archived = async {
-            match objects.filter(|_| self.archive) {
-                Some(objects) => objects
-                    .put(
-                        &composed.archive_key,
-                        request.body,
-                        &composed.archive_metadata,
-                    )
-                    .await
-                    .map_err(Rejection::ArchiveUnavailable),
-                None => Ok(()),
-            }
+        let Some((objects, (key, metadata))) = archive else {
+            return tokio::time::timeout_at(request.deadline, queued)
+                .await
+                .map_err(|_| Rejection::Deadline("SQS"))?
+                .map(|_| ());
         };
+        let archived = objects.put(&key, request.body, &metadata);
         let (queued, archived) = tokio::join!(
             tokio::time::timeout_at(request.deadline, queued),
             tokio::time::timeout_at(request.deadline, archived),
         );
         queued.map_err(|_| Rejection::Deadline("SQS"))??;
-        archived.map_err(|_| Rejection::Deadline("S3"))??;
-        Ok(accepted)
+        archived
+            .map_err(|_| Rejection::Deadline("S3"))?
+            .map_err(Rejection::ArchiveUnavailable)?;
+        Ok(())
     }
 
     /// The resolved routes, loading them first if start-up could not.
@@ -347,19 +370,8 @@ impl<S: SecretSource, Q: Queue, O: ObjectStore> Receiver<S, Q, O> {
     }
 }
 
-fn request_span(request: &Inbound<'_>) -> tracing::Span {
-    tracing::info_span!(
-        "webhook",
-        outcome = Empty,
-        status = Empty,
-        event_type = Empty,
-        event_id = Empty,
-        bytes = request.body.len(),
-        duration_us = Empty,
-        request_id = request.request_id,
-        quarantine_reason = Empty,
-        error = Empty,
-    )
+fn micros_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

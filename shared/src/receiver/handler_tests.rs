@@ -406,20 +406,21 @@ async fn each_request_logs_one_line_without_secret_signature_or_body() {
     assert_eq!(lines.len(), 3, "{output}");
     let outcomes: Vec<_> = lines
         .iter()
-        .map(|line| line["span"]["outcome"].as_str().unwrap())
+        .map(|line| line["fields"]["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(
         outcomes,
         ["queued", "invalid_signature", "queue_unavailable"]
     );
-    let first = &lines[0]["span"];
+    let first = &lines[0]["fields"];
+    assert_eq!(first["message"], "webhook");
     assert_eq!(first["status"], 200);
+    assert!(first["duration_us"].is_u64());
     assert_eq!(first["event_type"], "scan.created");
     assert_eq!(first["event_id"], "evt_01HXYZ");
     assert_eq!(first["bytes"], body.len());
-    assert!(first["duration_us"].is_u64());
-    assert_eq!(lines[1]["span"]["status"], 400);
-    assert_eq!(lines[2]["span"]["status"], 503);
+    assert_eq!(lines[1]["fields"]["status"], 400);
+    assert_eq!(lines[2]["fields"]["status"], 503);
 
     let signature_hex = &good["x-3qpr-signature"].to_str().unwrap()["sha256=".len()..];
     let wrong_hex = &wrong["x-3qpr-signature"].to_str().unwrap()["sha256=".len()..];

@@ -12,15 +12,47 @@ use crate::receiver::ports::{ObjectStore, Queue};
 use crate::receiver::rejection::Rejection;
 use crate::receiver::routing::{Destination, Routes};
 
-/// A verified body as the queue message it becomes, and its archive object.
+/// A verified body as the queue message it becomes.
 #[derive(Debug)]
 pub struct Composed<'a, 'd> {
     pub destination: &'d Destination,
     pub message: OutgoingMessage<'a>,
-    pub archive_key: String,
-    pub archive_metadata: Vec<(&'static str, String)>,
     /// The event's type and id, or why the body is quarantined.
     pub event: Result<(String, String), EnvelopeError>,
+    received: OffsetDateTime,
+    received_at: String,
+    request_id: &'a str,
+}
+
+impl Composed<'_, '_> {
+    /// The key and the metadata of the body's archive object (computed only when archiving).
+    pub fn archive_object(&self) -> (String, Vec<(&'static str, String)>) {
+        let mut metadata = vec![
+            (objects::META_RECEIVED_AT, self.received_at.clone()),
+            (
+                objects::META_REQUEST_ID,
+                objects::metadata_value(self.request_id),
+            ),
+        ];
+        let key = match &self.event {
+            Ok((event_type, event_id)) => {
+                metadata.push((
+                    objects::META_EVENT_TYPE,
+                    objects::metadata_value(event_type),
+                ));
+                metadata.push((objects::META_EVENT_ID, objects::metadata_value(event_id)));
+                objects::archive_key(self.received, event_type, event_id)
+            }
+            Err(reason) => {
+                metadata.push((
+                    objects::META_QUARANTINE_REASON,
+                    objects::metadata_value(&reason.to_string()),
+                ));
+                objects::quarantine_key(self.received, self.request_id)
+            }
+        };
+        (key, metadata)
+    }
 }
 
 /// The message for `body` (verified), received at `received` by request `request_id`: on its
@@ -35,56 +67,39 @@ pub fn compose<'a, 'd>(
     let parsed = std::str::from_utf8(body)
         .map_err(|_| EnvelopeError::NotUtf8)
         .and_then(|text| Envelope::parse_str(text).map(|envelope| (text, envelope)));
-    let mut archive_metadata = vec![
-        (objects::META_RECEIVED_AT, received_at.clone()),
-        (
-            objects::META_REQUEST_ID,
-            objects::metadata_value(request_id),
-        ),
-    ];
     match parsed {
         Ok((text, envelope)) => {
             let destination = routes.queue_for(&envelope.event);
-            archive_metadata.push((
-                objects::META_EVENT_TYPE,
-                objects::metadata_value(&envelope.event),
-            ));
-            archive_metadata.push((
-                objects::META_EVENT_ID,
-                objects::metadata_value(&envelope.id),
-            ));
             Composed {
                 destination,
                 message: OutgoingMessage::for_event(
                     text,
                     &envelope,
                     destination.fifo,
-                    received_at,
+                    received_at.clone(),
                     request_id,
                 ),
-                archive_key: objects::archive_key(received, &envelope.event, &envelope.id),
-                archive_metadata,
                 event: Ok((envelope.event.to_string(), envelope.id.to_string())),
+                received,
+                received_at,
+                request_id,
             }
         }
         Err(reason) => {
             let destination = routes.catch_all();
-            archive_metadata.push((
-                objects::META_QUARANTINE_REASON,
-                objects::metadata_value(&reason.to_string()),
-            ));
             Composed {
                 destination,
                 message: OutgoingMessage::quarantined(
                     body,
                     &reason,
                     destination.fifo,
-                    received_at,
+                    received_at.clone(),
                     request_id,
                 ),
-                archive_key: objects::quarantine_key(received, request_id),
-                archive_metadata,
                 event: Err(reason),
+                received,
+                received_at,
+                request_id,
             }
         }
     }
