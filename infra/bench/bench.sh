@@ -28,12 +28,18 @@ export MOTO_PORT=${MOTO_PORT:-5600}
 export MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR=false
 mkdir -p "$out"
 
-if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then
-  echo "installing valgrind (Debian)"
-  sudo=
-  [ "$(id -u)" = 0 ] || sudo=sudo
+sudo=
+[ "$(id -u)" = 0 ] || sudo=sudo
+debian() {
+  echo "installing $* (Debian)"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq valgrind >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then
+  debian valgrind
+fi
+if ! command -v qemu-aarch64-static >/dev/null || [ ! -d /usr/aarch64-linux-gnu ]; then
+  debian qemu-user-static libc6-arm64-cross
 fi
 
 infra/local-stack.sh setup
@@ -78,3 +84,27 @@ args=(--state "$STACK_STATE" --out "$out"
 harness_pid=$!
 wait "$harness_pid"
 harness_pid=
+
+# One verification of a 16 KiB body on each architecture: x86_64 under callgrind (which hides
+# the CPU's SHA extensions, so sha2 runs its software rounds there), arm64 under qemu-user
+# (whose CPU has the ARMv8 SHA-2 instructions, as Graviton does). 1 and 1+100 verifications,
+# the difference over 100.
+echo
+echo "verification of a 16 KiB body, instructions:"
+export PATH="$root/.venv/bin:$PATH"
+cargo lambda build --release --arm64 --bin verify-loop >/dev/null 2>&1
+x86=()
+arm=()
+for count in 1 101; do
+  valgrind --tool=callgrind --callgrind-out-file="$out/callgrind/verify.$count.out" \
+    target/release/verify-loop "$count" >/dev/null 2>"$out/logs/verify.$count.log"
+  x86+=("$(sed -n 's/^summary: //p' "$out/callgrind/verify.$count.out")")
+  arm+=("$(.venv/bin/python infra/bench/qemu_instructions.py \
+    target/lambda/verify-loop/bootstrap "$count")")
+done
+x86_each=$(((x86[1] - x86[0]) / 100))
+arm_each=$(((arm[1] - arm[0]) / 100))
+echo "  x86_64 (software SHA-256 under callgrind): $x86_each"
+echo "  arm64 (SHA-2 instructions, qemu-user):      $arm_each"
+printf '{"x86_64_software": %s, "arm64_sha2": %s}\n' "$x86_each" "$arm_each" \
+  >"$out/verification.json"
