@@ -56,7 +56,7 @@ if [ "$(cat "$peer_venv/.requirements.sha256" 2>/dev/null)" != "$wanted" ]; then
 fi
 
 # What ships (stripped), for the timings; the same code with its symbols, for callgrind.
-cargo build --release --locked -p receiver -p bench-floor
+cargo build --release --locked -p receiver -p bench-floor -p scans-consumer
 cargo build --locked -p receiver -p bench-floor --profile bench-symbols
 
 harness_pid=
@@ -84,6 +84,10 @@ args=(--state "$STACK_STATE" --out "$out"
 harness_pid=$!
 wait "$harness_pid"
 harness_pid=
+
+# A consumer's batch of 10, with the idempotency store and without.
+.venv/bin/python infra/bench/consumer_bench.py --state "$STACK_STATE" --out "$out" \
+  --binary target/release/scans-consumer
 
 # One verification of a 16 KiB body on each architecture: x86_64 under callgrind (which hides
 # the CPU's SHA extensions, so sha2 runs its software rounds there), arm64 under qemu-user
