@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
@@ -41,25 +41,65 @@ pub fn venv_bin(tool: &str) -> PathBuf {
     path
 }
 
-/// A binary of the workspace, built now if it is not up to date (a no-op when it is), in the
-/// profile and target directory of the running tests.
+/// A binary of the workspace, in the profile and target directory of the running tests.
+///
+/// The workspace's binaries and tests are built first if they are not up to date (a no-op when
+/// they are: `make test` builds them before the tests run). They are built together, as
+/// `cargo nextest` builds the tests: `cargo build --bin NAME` alone would resolve the
+/// dependencies' features without the dev-dependencies and compile the SDK a second time.
 pub fn workspace_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.args(WORKSPACE_BUILD).current_dir(workspace_root());
+        // What cargo set for this test (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...) would reach
+        // the build scripts that rerun when those change (ring's does), and so rebuild ring,
+        // rustls and the SDK once for every test binary.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if SET_FOR_TESTS.iter().any(|prefix| name.starts_with(prefix)) {
+                command.env_remove(&*name);
+            }
+        }
+        let status = command.status().expect("cargo runs");
+        assert!(
+            status.success(),
+            "cargo {} failed",
+            WORKSPACE_BUILD.join(" ")
+        );
+    });
     let test_executable = std::env::current_exe().expect("the test executable's path");
     let profile_dir = test_executable
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--bin", name])
-        .current_dir(workspace_root())
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build --bin {name} failed");
     let path = profile_dir.join(name);
     assert!(path.exists(), "{} is missing", path.display());
     path
 }
+
+/// The variables cargo sets for a test (its package's manifest, name and version, its
+/// binaries), by prefix.
+const SET_FOR_TESTS: [&str; 7] = [
+    "CARGO_MANIFEST_",
+    "CARGO_PKG_",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "OUT_DIR",
+];
+
+/// The one build of the workspace that the tests, `make test` and the SAM tests share.
+const WORKSPACE_BUILD: [&str; 6] = [
+    "build",
+    "--quiet",
+    "--locked",
+    "--workspace",
+    "--bins",
+    "--tests",
+];
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
