@@ -15,10 +15,7 @@ demo:
 	infra/demo.sh
 
 test:
-	infra/local-stack.sh setup
-	.venv/bin/pytest -p no:cacheprovider -q infra/tests
-	cargo nextest run --workspace --locked
-	SAM_CLI_TELEMETRY=0 .venv/bin/pytest -p no:cacheprovider -q infra/sam
+	infra/test.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -96,7 +96,10 @@ def x86_build(arm64_build):
         sam("build", "--parameter-overrides", "Architecture=x86_64", "--build-dir",
             str(build_dir))
         return build_dir / "template.yaml"
-    subprocess.run(["cargo", "build", "--quiet", "--locked", "--bins"], cwd=ROOT, check=True)
+    # The build the Rust tests use (a no-op after them): binaries and tests together, so the
+    # dependencies' features are the tests' and nothing is compiled twice.
+    subprocess.run(["cargo", "build", "--quiet", "--locked", "--workspace", "--bins", "--tests"],
+                   cwd=ROOT, check=True)
     shutil.rmtree(build_dir, ignore_errors=True)
     build_dir.mkdir(parents=True)
     shutil.copy(arm64_build / "template.yaml", build_dir / "template.yaml")
@@ -187,7 +190,12 @@ def test_the_template_validates_with_cfn_lint():
 def arm64_build():
     """`sam build` as a user runs it (arm64, cargo-lambda and zig from .venv), in SAM's debug
     build mode: what is tested is SAM's build path and the functions' behaviour, not the
-    optimiser, and a debug build takes a fraction of the release build's time."""
+    optimiser, and a debug build takes a fraction of the release build's time.
+
+    `make test` (infra/test.sh) runs this build while the Rust tests run and passes its
+    directory in SAM_ARM64_BUILD; run alone, the fixture builds."""
+    if prebuilt := os.environ.get("SAM_ARM64_BUILD"):
+        return pathlib.Path(prebuilt)
     build_dir = ROOT / ".aws-sam" / "build-arm64"
     sam("build", "--build-dir", str(build_dir), env={**ENV, "SAM_BUILD_MODE": "debug"})
     return build_dir
@@ -312,9 +320,7 @@ def test_start_api_serves_the_sender_over_http(x86_build, image_args, queues):
                 assert time.monotonic() < deadline, "sam local start-api did not start"
                 time.sleep(0.5)
         url = f"http://127.0.0.1:{port}/webhooks/3qpr"
-        # The operator tool's `send`, built as it is now (cargo is quick when it is current).
-        subprocess.run(["cargo", "build", "-q", "-p", "qpr-webhooks-cli", "--bin", "qpr-webhooks"],
-                       cwd=ROOT, check=True)
+        # The operator tool's `send`, from the build the x86_64 bootstraps come from.
         tool = ROOT / "target" / "debug" / "qpr-webhooks"
         send = [str(tool), "send", "--url", url, "--secret", FIXTURE_SECRET]
         # Not check=True: `send` exits non-zero on an unexpected status, which the asserts show.
