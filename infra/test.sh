@@ -7,7 +7,8 @@
 #      installed and the infrastructure's own tests run;
 #   2. the arm64 `sam build` (SAM's debug mode, its own target directory so it never waits on
 #      cargo's lock), at the lowest priority, while the Rust tests run;
-#   3. the SAM tests, on both builds.
+#   3. the SAM tests, on both builds; what they need from the host (qemu-user, the local base
+#      image) was installed in the background from the start.
 #
 # A step's output is shown when it fails. Knobs: SAM_STOCK_IMAGE (see infra/sam/test_sam_local.py).
 set -euo pipefail
@@ -15,6 +16,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 logs=$(mktemp -d)
+# Each background step in its own process group (to stop it whole), in this session: a new
+# session would be a scheduler autogroup of its own, where `nice` means nothing to the others.
+set -m
 background=()
 cleanup() {
   for pid in "${background[@]}"; do
@@ -37,9 +41,14 @@ await() {
 }
 
 step "building the workspace for x86_64 (cargo build --workspace --bins --tests)"
-setsid cargo build --locked --workspace --bins --tests >"$logs/x86_64.log" 2>&1 &
+cargo build --locked --workspace --bins --tests >"$logs/x86_64.log" 2>&1 &
 x86_64=$!
 background+=("$x86_64")
+
+step "preparing the host for the SAM tests in the background (infra/sam/prepare-host.sh)"
+infra/sam/prepare-host.sh >"$logs/host.log" 2>&1 &
+host=$!
+background+=("$host")
 
 step "installing the local tools (.venv)"
 infra/local-stack.sh setup
@@ -49,7 +58,7 @@ arm64_dir=$root/.aws-sam/build-arm64
 step "sam build for arm64 in the background (into ${arm64_dir#"$root"/})"
 PATH="$root/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0 SAM_BUILD_MODE=debug \
   CARGO_TARGET_DIR="$root/target/sam-arm64" \
-  setsid nice -n 19 .venv/bin/python infra/sam/sam_host_network.py build \
+  nice -n 19 .venv/bin/python infra/sam/sam_host_network.py build \
   --build-dir "$arm64_dir" >"$logs/arm64.log" 2>&1 &
 arm64=$!
 background+=("$arm64")
@@ -60,6 +69,7 @@ cargo nextest run --workspace --locked
 
 step "waiting for the arm64 build"
 await "$arm64" arm64
+await "$host" host
 step "the SAM tests"
 SAM_CLI_TELEMETRY=0 SAM_ARM64_BUILD="$arm64_dir" \
   .venv/bin/pytest -p no:cacheprovider -q infra/sam

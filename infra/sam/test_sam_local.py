@@ -111,11 +111,16 @@ def x86_build(arm64_build):
 
 
 @pytest.fixture(scope="session")
-def image_args():
+def host_ready():
+    """qemu-user and the local base image, installed when missing (infra/sam/prepare-host.sh)."""
+    subprocess.run([str(ROOT / "infra" / "sam" / "prepare-host.sh")], check=True, env=ENV)
+
+
+@pytest.fixture(scope="session")
+def image_args(host_ready):
     """The `sam local` arguments that choose the image the functions run in."""
     if STOCK_IMAGE:
         return []
-    subprocess.run([str(ROOT / "infra" / "sam" / "base-image.sh")], check=True, env=ENV)
     return ["--invoke-image", BASE_IMAGE, "--skip-pull-image"]
 
 
@@ -208,28 +213,16 @@ def test_sam_build_makes_an_arm64_bootstrap_of_every_function(arm64_build):
         assert elf_machine(bootstrap) == 183, f"{function} is not arm64"
 
 
-def debian_packages(*packages):
-    """Installs the Debian packages that are missing (the test runs on a fresh machine)."""
-    missing = [package for package in packages
-               if subprocess.run(["dpkg", "-s", package], capture_output=True).returncode]
-    if missing:
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-                       stdout=subprocess.DEVNULL)
-
-
 def rie_binary():
     return next((VENV_BIN.parent / "lib").glob(
         "python*/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64"))
 
 
 def test_the_arm64_receiver_answers_a_signed_webhook_under_qemu_with_sha2_instructions(
-        arm64_build, queues, tmp_path):
+        arm64_build, host_ready, queues, tmp_path):
     """The arm64 bootstrap (Lambda's default architecture) under qemu-user, as its own
     bootstrap of AWS's Runtime Interface Emulator: it answers a signed webhook, and the
     SHA-256 it runs is the ARMv8 SHA-2 instructions (sha2 detects them at run time)."""
-    debian_packages("qemu-user-static", "libc6-arm64-cross")
     state = layout.load_state(queues["state"])
     port, api_port = free_port(), free_port()
     qemu_log = tmp_path / "qemu-in-asm.log"
