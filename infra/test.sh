@@ -6,9 +6,11 @@
 #      the Rust tests, the binaries they start and the SAM tests all share; meanwhile .venv is
 #      installed and the infrastructure's own tests run;
 #   2. the arm64 `sam build` (SAM's debug mode, its own target directory so it never waits on
-#      cargo's lock), at the lowest priority, while the Rust tests run;
-#   3. the SAM tests, on both builds; what they need from the host (qemu-user, the local base
-#      image) was installed in the background from the start.
+#      cargo's lock), at the lowest priority, while the tests run;
+#   3. the Rust tests, and beside them the SAM tests on x86_64 (they mostly wait on moto,
+#      Docker and the emulator); what those need from the host (qemu-user, the local base
+#      image) was installed in the background from the start;
+#   4. the SAM tests on the arm64 build.
 #
 # A step's output is shown when it fails. Knobs: SAM_STOCK_IMAGE (see infra/sam/test_sam_local.py).
 set -euo pipefail
@@ -64,13 +66,21 @@ arm64=$!
 background+=("$arm64")
 
 await "$x86_64" x86_64
+await "$host" host
+step "the SAM tests on x86_64 in the background (sam local in Docker)"
+SAM_CLI_TELEMETRY=0 .venv/bin/pytest -p no:cacheprovider -q -m "not arm64" infra/sam \
+  >"$logs/sam.log" 2>&1 &
+sam=$!
+background+=("$sam")
 step "the Rust tests"
 cargo nextest run --workspace --locked
 
+step "waiting for the SAM tests on x86_64"
+await "$sam" sam
+cat "$logs/sam.log"
 step "waiting for the arm64 build"
 await "$arm64" arm64
-await "$host" host
-step "the SAM tests"
+step "the SAM tests on arm64"
 SAM_CLI_TELEMETRY=0 SAM_ARM64_BUILD="$arm64_dir" \
-  .venv/bin/pytest -p no:cacheprovider -q infra/sam
+  .venv/bin/pytest -p no:cacheprovider -q -m arm64 infra/sam
 step "all tests passed"

@@ -1,4 +1,4 @@
-"""The SAM side, run by `make test` after the Rust tests: the template validates (cfn-lint
+"""The SAM side, run by `make test` beside the Rust tests: the template validates (cfn-lint
 included), `sam build` makes arm64 bootstraps with cargo-lambda, and every function answers
 `sam local invoke` in Docker on the same template (built for x86_64, the host's architecture),
 with the receiver reaching moto on 127.0.0.1; `sam local start-api` serves `qpr-webhooks send`
@@ -25,6 +25,7 @@ import urllib.request
 
 import boto3
 import pytest
+from samcli import yamlhelper
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "infra" / "events"
@@ -84,13 +85,15 @@ def elf_machine(path):
 
 
 @pytest.fixture(scope="session")
-def x86_build(arm64_build):
+def x86_build():
     """The application as `sam build` lays it out, with x86_64 bootstraps for this host.
 
     In the locally built base image (this host's glibc) the workspace's own debug binaries,
-    which the Rust tests built, are the bootstraps: each architecture is compiled once, and
-    SAM's build path is tested by the arm64 build. AWS's stock image has an older glibc, so
-    there SAM builds for x86_64 itself."""
+    which the Rust tests built, are the bootstraps and the template is written as `sam build`
+    writes it (each function's CodeUri its directory, with SAM's own YAML helpers): each
+    architecture is compiled once, SAM's build path is tested by the arm64 build, and these
+    tests need not wait for it. AWS's stock image has an older glibc, so there SAM builds for
+    x86_64 itself."""
     build_dir = ROOT / ".aws-sam" / "build-x86_64"
     if STOCK_IMAGE:
         sam("build", "--parameter-overrides", "Architecture=x86_64", "--build-dir",
@@ -102,11 +105,15 @@ def x86_build(arm64_build):
                    cwd=ROOT, check=True)
     shutil.rmtree(build_dir, ignore_errors=True)
     build_dir.mkdir(parents=True)
-    shutil.copy(arm64_build / "template.yaml", build_dir / "template.yaml")
+    template = yamlhelper.parse_yaml_file(str(ROOT / "template.yaml"))
     for function in LAYOUT.functions:
+        resource = template["Resources"][function.logical_id]
+        resource["Properties"]["CodeUri"] = function.logical_id
+        resource.pop("Metadata", None)
         (build_dir / function.logical_id).mkdir()
         shutil.copy(ROOT / "target" / "debug" / function.binary,
                     build_dir / function.logical_id / "bootstrap")
+    (build_dir / "template.yaml").write_text(yamlhelper.yaml_dump(template))
     return build_dir / "template.yaml"
 
 
@@ -206,6 +213,7 @@ def arm64_build():
     return build_dir
 
 
+@pytest.mark.arm64
 def test_sam_build_makes_an_arm64_bootstrap_of_every_function(arm64_build):
     for function in FUNCTIONS:
         bootstrap = arm64_build / function / "bootstrap"
@@ -218,6 +226,7 @@ def rie_binary():
         "python*/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64"))
 
 
+@pytest.mark.arm64
 def test_the_arm64_receiver_answers_a_signed_webhook_under_qemu_with_sha2_instructions(
         arm64_build, host_ready, queues, tmp_path):
     """The arm64 bootstrap (Lambda's default architecture) under qemu-user, as its own
