@@ -28,19 +28,7 @@ export MOTO_PORT=${MOTO_PORT:-5600}
 export MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR=false
 mkdir -p "$out"
 
-sudo=
-[ "$(id -u)" = 0 ] || sudo=sudo
-debian() {
-  echo "installing $* (Debian)"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
-}
-if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then
-  debian valgrind
-fi
-if ! command -v qemu-aarch64-static >/dev/null || [ ! -d /usr/aarch64-linux-gnu ]; then
-  debian qemu-user-static libc6-arm64-cross
-fi
+infra/debian-packages.sh valgrind qemu-user-static libc6-arm64-cross
 
 infra/local-stack.sh setup
 

@@ -14,12 +14,8 @@ image=${SAM_BASE_IMAGE:-local/lambda-provided-al2023:x86_64}
 if docker image inspect "$image" >/dev/null 2>&1; then
   exit 0
 fi
-if [ ! -x /bin/busybox ]; then
-  echo "installing busybox-static (Debian) for the base image's shell"
-  if ! dpkg -s busybox-static >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
-  fi
-fi
+# busybox-static gives the base image its shell.
+[ -x /bin/busybox ] || "$(dirname "${BASH_SOURCE[0]}")/../debian-packages.sh" busybox-static
 
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT

@@ -7,15 +7,5 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-sudo=
-[ "$(id -u)" = 0 ] || sudo=sudo
-missing=()
-for package in qemu-user-static libc6-arm64-cross; do
-  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing ${missing[*]} (Debian)"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+"$here/../debian-packages.sh" qemu-user-static libc6-arm64-cross
 [ "${SAM_STOCK_IMAGE:-}" = 1 ] || "$here/base-image.sh"
