@@ -2,7 +2,7 @@
 # `make test`: every test, from a fresh clone as from a warm checkout, with what can overlap
 # overlapped (the machine has two cores and most tests wait on moto, Docker or the emulator):
 #
-#   1. the x86_64 build of the workspace, binaries and tests together: one feature set, which
+#   1. the x86_64 build of the workspace (`cargo build-workspace`, .cargo/config.toml), which
 #      the Rust tests, the binaries they start and the SAM tests all share; meanwhile .venv is
 #      installed and the infrastructure's own tests run;
 #   2. the arm64 `sam build` (SAM's debug mode, its own target directory so it never waits on
@@ -17,6 +17,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+export SAM_CLI_TELEMETRY=0
 logs=$(mktemp -d)
 # Each background step in its own process group (to stop it whole), in this session: a new
 # session would be a scheduler autogroup of its own, where `nice` means nothing to the others.
@@ -42,8 +43,8 @@ await() {
   fi
 }
 
-step "building the workspace for x86_64 (cargo build --workspace --bins --tests)"
-cargo build --locked --workspace --bins --tests >"$logs/x86_64.log" 2>&1 &
+step "building the workspace for x86_64 (cargo build-workspace)"
+cargo build-workspace >"$logs/x86_64.log" 2>&1 &
 x86_64=$!
 background+=("$x86_64")
 
@@ -54,11 +55,12 @@ background+=("$host")
 
 step "installing the local tools (.venv)"
 infra/local-stack.sh setup
+step "the infrastructure's tests"
 .venv/bin/pytest -p no:cacheprovider -q infra/tests
 
 arm64_dir=$root/.aws-sam/build-arm64
 step "sam build for arm64 in the background (into ${arm64_dir#"$root"/})"
-PATH="$root/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0 SAM_BUILD_MODE=debug \
+PATH="$root/.venv/bin:$PATH" SAM_BUILD_MODE=debug \
   CARGO_TARGET_DIR="$root/target/sam-arm64" \
   nice -n 19 .venv/bin/python infra/sam/sam_host_network.py build \
   --build-dir "$arm64_dir" >"$logs/arm64.log" 2>&1 &
@@ -68,8 +70,7 @@ background+=("$arm64")
 await "$x86_64" x86_64
 await "$host" host
 step "the SAM tests on x86_64 in the background (sam local in Docker)"
-SAM_CLI_TELEMETRY=0 .venv/bin/pytest -p no:cacheprovider -q -m "not arm64" infra/sam \
-  >"$logs/sam.log" 2>&1 &
+.venv/bin/pytest -p no:cacheprovider -q -m "not arm64" infra/sam >"$logs/sam.log" 2>&1 &
 sam=$!
 background+=("$sam")
 step "the Rust tests"
@@ -81,6 +82,5 @@ cat "$logs/sam.log"
 step "waiting for the arm64 build"
 await "$arm64" arm64
 step "the SAM tests on arm64"
-SAM_CLI_TELEMETRY=0 SAM_ARM64_BUILD="$arm64_dir" \
-  .venv/bin/pytest -p no:cacheprovider -q -m arm64 infra/sam
+SAM_ARM64_BUILD="$arm64_dir" .venv/bin/pytest -p no:cacheprovider -q -m arm64 infra/sam
 step "all tests passed"

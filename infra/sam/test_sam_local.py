@@ -99,10 +99,8 @@ def x86_build():
         sam("build", "--parameter-overrides", "Architecture=x86_64", "--build-dir",
             str(build_dir))
         return build_dir / "template.yaml"
-    # The build the Rust tests use (a no-op after them): binaries and tests together, so the
-    # dependencies' features are the tests' and nothing is compiled twice.
-    subprocess.run(["cargo", "build", "--quiet", "--locked", "--workspace", "--bins", "--tests"],
-                   cwd=ROOT, check=True)
+    # The build the Rust tests use (.cargo/config.toml), a no-op after them.
+    subprocess.run(["cargo", "build-workspace", "--quiet"], cwd=ROOT, check=True)
     shutil.rmtree(build_dir, ignore_errors=True)
     build_dir.mkdir(parents=True)
     template = yamlhelper.parse_yaml_file(str(ROOT / "template.yaml"))

@@ -43,16 +43,16 @@ pub fn venv_bin(tool: &str) -> PathBuf {
 
 /// A binary of the workspace, in the profile and target directory of the running tests.
 ///
-/// The workspace's binaries and tests are built first if they are not up to date (a no-op when
-/// they are: `make test` builds them before the tests run). They are built together, as
-/// `cargo nextest` builds the tests: `cargo build --bin NAME` alone would resolve the
-/// dependencies' features without the dev-dependencies and compile the SDK a second time.
+/// `cargo build-workspace` (.cargo/config.toml) runs first, once per test process: a no-op
+/// when `make test` has built the workspace, the build the tests need when they run alone.
 pub fn workspace_binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
-        command.args(WORKSPACE_BUILD).current_dir(workspace_root());
+        command
+            .args(["build-workspace", "--quiet"])
+            .current_dir(workspace_root());
         // What cargo set for this test (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...) would reach
         // the build scripts that rerun when those change (ring's does), and so rebuild ring,
         // rustls and the SDK once for every test binary.
@@ -63,11 +63,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
             }
         }
         let status = command.status().expect("cargo runs");
-        assert!(
-            status.success(),
-            "cargo {} failed",
-            WORKSPACE_BUILD.join(" ")
-        );
+        assert!(status.success(), "cargo build-workspace failed");
     });
     let test_executable = std::env::current_exe().expect("the test executable's path");
     let profile_dir = test_executable
@@ -89,16 +85,6 @@ const SET_FOR_TESTS: [&str; 7] = [
     "CARGO_PRIMARY_PACKAGE",
     "CARGO_TARGET_TMPDIR",
     "OUT_DIR",
-];
-
-/// The one build of the workspace that the tests, `make test` and the SAM tests share.
-const WORKSPACE_BUILD: [&str; 6] = [
-    "build",
-    "--quiet",
-    "--locked",
-    "--workspace",
-    "--bins",
-    "--tests",
 ];
 
 pub fn free_port() -> u16 {
