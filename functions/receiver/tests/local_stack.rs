@@ -419,13 +419,7 @@ async fn under_lambdas_own_emulator_a_call_longer_than_the_invocation_is_503_bef
     );
     assert_eq!(answer["statusCode"], 503, "{answer:#}");
     assert!(answer["headers"]["retry-after"].is_string(), "{answer:#}");
-    assert!(
-        rie.log()
-            .iter()
-            .any(|line| line.contains("\"outcome\":\"deadline\"")),
-        "{:#?}",
-        rie.log()
-    );
+    rie.wait_for_log("\"outcome\":\"deadline\"");
     assert_eq!(stack.messages("scans").await.len(), 1);
 }
 

@@ -204,13 +204,7 @@ async fn with_s3_down_the_answer_is_503_until_every_queued_message_has_its_archi
     let answer = rie.invoke(&signed_event(&stack, body));
     assert_eq!(answer["statusCode"], 503, "{answer:#}");
     assert!(answer["headers"]["retry-after"].is_string());
-    assert!(
-        rie.log()
-            .iter()
-            .any(|line| line.contains("archive_unavailable")),
-        "{:#?}",
-        rie.log()
-    );
+    rie.wait_for_log("archive_unavailable");
 
     // 3QPR retries once S3 is back.
     proxy.set(Fault::None);

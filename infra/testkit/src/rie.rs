@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{free_port, venv_bin, wait_for_port, Process};
 
@@ -107,6 +107,23 @@ impl Rie {
     /// Everything the emulator and the function wrote so far.
     pub fn log(&self) -> Vec<String> {
         self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits for a log line containing `text` and returns every line read so far. The answer
+    /// to an invocation can arrive before the reader threads have passed on the lines the
+    /// function wrote while handling it, so a test that looks for a line must wait for it.
+    pub fn wait_for_log(&self, text: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.log();
+            if lines.iter().any(|line| line.contains(text)) {
+                return lines;
+            }
+            if Instant::now() > deadline {
+                panic!("no log line with {text:?}; the emulator wrote: {lines:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
