@@ -261,7 +261,7 @@ fn register_stores_the_secret_unseen_and_the_receiver_accepts_webhooks_signed_wi
         .arg(stack.state_dir())
         .args(["--url", &url, "--api-base", &simulator.api_base])
         .env("THREEQPR_API_KEY", API_KEY)
-        .current_dir(&workdir)
+        .current_dir(workdir.path())
         .output()
         .unwrap();
     let printed = text(&output);
@@ -278,7 +278,7 @@ fn register_stores_the_secret_unseen_and_the_receiver_accepts_webhooks_signed_wi
     assert!(!printed.contains(&current), "the secret was printed");
     assert!(!printed.contains(&current["whsec_".len()..]));
     assert_eq!(
-        std::fs::read_dir(&workdir).unwrap().count(),
+        std::fs::read_dir(workdir.path()).unwrap().count(),
         0,
         "register wrote a file"
     );
@@ -309,11 +309,11 @@ fn register_says_how_to_recover_when_the_secret_cannot_be_stored() {
     )
     .unwrap();
     description["endpoint"] = serde_json::json!(proxy.url());
-    std::fs::write(broken.join("stack.json"), description.to_string()).unwrap();
+    std::fs::write(broken.path().join("stack.json"), description.to_string()).unwrap();
     proxy.set(Fault::Refuse);
     let simulator = Simulator::start(&["--deliver-after", "0", "--give-up-after", "1"]);
     let output = tool(&["register", "--local"])
-        .arg(&broken)
+        .arg(broken.path())
         .args([
             "--url",
             "http://127.0.0.1:9/unused",
@@ -331,10 +331,12 @@ fn register_says_how_to_recover_when_the_secret_cannot_be_stored() {
     drop(simulator);
 }
 
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("qpr-cli-test-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory of this test's own, removed when dropped (tests run concurrently).
+fn tempfile_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("qpr-cli-test-")
+        .tempdir()
+        .unwrap()
 }
 
 fn check(stack: &LocalStack, extra: &[&str]) -> (Option<i32>, String) {
