@@ -131,7 +131,7 @@ pub async fn enqueue<Q: Queue, O: ObjectStore>(
             objects
                 .put(&pointer.key, message.body.as_bytes(), &[])
                 .await
-                .map_err(Rejection::QueueUnavailable)?;
+                .map_err(Rejection::ClaimCheckUnavailable)?;
             (message.into_pointer(&pointer), true)
         }
         _ => (message, false),

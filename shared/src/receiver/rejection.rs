@@ -26,6 +26,9 @@ pub enum Rejection {
     QueueUnavailable(PortError),
     #[error("archive unavailable: {0}")]
     ArchiveUnavailable(PortError),
+    /// The S3 object behind a claim-check pointer could not be stored (nothing was queued).
+    #[error("claim-check object not stored: {0}")]
+    ClaimCheckUnavailable(PortError),
     #[error("the invocation ran out of time before {0} answered")]
     Deadline(&'static str),
 }
@@ -43,6 +46,7 @@ impl Rejection {
             | Self::QueuesUnavailable(_)
             | Self::QueueUnavailable(_)
             | Self::ArchiveUnavailable(_)
+            | Self::ClaimCheckUnavailable(_)
             | Self::Deadline(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -60,6 +64,7 @@ impl Rejection {
             Self::Keys(KeysError::NoTimeLeft) | Self::Deadline(_) => "deadline",
             Self::QueuesUnavailable(_) | Self::QueueUnavailable(_) => "queue_unavailable",
             Self::ArchiveUnavailable(_) => "archive_unavailable",
+            Self::ClaimCheckUnavailable(_) => "claim_check_unavailable",
         }
     }
 
