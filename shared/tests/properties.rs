@@ -13,7 +13,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderValue, Method};
 use proptest::prelude::*;
 use qpr_webhooks::consumer::{Consumer, Delivered, EventHandler, HandlerError};
-use qpr_webhooks::contract::envelope::Envelope;
+use qpr_webhooks::contract::envelope::{Envelope, EnvelopeError, MAX_FIELD_BYTES};
 use qpr_webhooks::contract::signature::{Signature, SigningKey};
 use qpr_webhooks::receiver::config::ReceiverConfig;
 use qpr_webhooks::receiver::handler::{Inbound, Receiver};
@@ -93,6 +93,25 @@ proptest! {
             .data
             .map_or(serde_json::Value::Null, |raw| serde_json::from_str(raw.get()).unwrap());
         prop_assert_eq!(raw, data);
+    }
+
+    #[test]
+    fn an_id_or_type_is_usable_exactly_up_to_the_byte_limit(
+        text in "[^\\p{C}]{1,100}",
+        as_type in any::<bool>(),
+    ) {
+        let (event, id) = if as_type { (text.as_str(), "evt_p") } else { ("scan.created", text.as_str()) };
+        let body = serde_json::json!({"event": event, "id": id}).to_string();
+        match Envelope::parse_str(&body) {
+            Ok(envelope) => {
+                prop_assert!(text.len() <= MAX_FIELD_BYTES);
+                prop_assert_eq!(if as_type { &*envelope.event } else { &*envelope.id }, text.as_str());
+            }
+            Err(error) => prop_assert_eq!(
+                error,
+                EnvelopeError::TooLong { part: if as_type { "`event`" } else { "`id`" }, bytes: text.len() }
+            ),
+        }
     }
 
     #[test]

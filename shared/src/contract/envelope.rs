@@ -15,6 +15,14 @@ use crate::contract::message::first_character_sqs_refuses;
 /// quarantines deeper bodies instead of queueing them, so no consumer's parser meets one.
 pub const MAX_NESTING: usize = 64;
 
+/// The longest `event` and `id` (in UTF-8 bytes) of a usable envelope; longer ones are
+/// quarantined. Both become parts of the archive key, whose percent-encoding turns a byte into
+/// at most three: 25 fixed bytes + 2 × 3 × 128 = 793, under S3's 1024-byte key limit. As object
+/// metadata (encoded alike) they take at most 768 of S3's 2 KB of user metadata, beside the
+/// receipt time and request id. As SQS attributes they take 256 of the 1024 bytes the size
+/// check before any HMAC work leaves for attributes. 3QPR's own are about 30 bytes.
+pub const MAX_FIELD_BYTES: usize = 128;
+
 /// Why a body is not a usable envelope. The messages never quote the body: they reach logs
 /// and the `quarantine_reason` attribute.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +37,10 @@ pub enum EnvelopeError {
     TooDeep,
     #[error("{part} holds U+{:04X}, a character SQS does not accept", u32::from(*.character))]
     Unsendable { part: &'static str, character: char },
+    #[error(
+        "{part} is {bytes} bytes long, more than the {MAX_FIELD_BYTES} a usable envelope may hold"
+    )]
+    TooLong { part: &'static str, bytes: usize },
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,8 +64,9 @@ impl<'a> Envelope<'a> {
     }
 
     /// The one parser of the receiver and the consumers: a JSON object no deeper than
-    /// [`MAX_NESTING`], with non-empty string `event` and `id`, all of it characters SQS can
-    /// carry (the body as text, `event` and `id` as attributes).
+    /// [`MAX_NESTING`], with non-empty string `event` and `id` of at most [`MAX_FIELD_BYTES`]
+    /// each, all of it characters SQS can carry (the body as text, `event` and `id` as
+    /// attributes).
     pub fn parse_str(text: &'a str) -> Result<Self, EnvelopeError> {
         if nests_deeper_than(text.as_bytes(), MAX_NESTING) {
             return Err(EnvelopeError::TooDeep);
@@ -69,6 +82,14 @@ impl<'a> Envelope<'a> {
             return Err(EnvelopeError::NotEnvelope(
                 "`event` and `id` must not be empty".into(),
             ));
+        }
+        for (part, value) in [("`event`", &envelope.event), ("`id`", &envelope.id)] {
+            if value.len() > MAX_FIELD_BYTES {
+                return Err(EnvelopeError::TooLong {
+                    part,
+                    bytes: value.len(),
+                });
+            }
         }
         for (part, value) in [
             ("`event`", &*envelope.event),
@@ -329,6 +350,40 @@ mod tests {
         assert!(empty_id.to_string().contains("`id`"), "{empty_id}");
         let array = Envelope::parse(b"[1,2]").unwrap_err();
         assert!(matches!(array, EnvelopeError::NotEnvelope(_)));
+    }
+
+    #[test]
+    fn an_id_or_type_longer_than_the_limit_is_not_a_usable_envelope() {
+        let body = |event: &str, id: &str| format!(r#"{{"event":"{event}","id":"{id}"}}"#);
+        let at_limit = "e".repeat(MAX_FIELD_BYTES);
+        let over = "e".repeat(MAX_FIELD_BYTES + 1);
+        assert!(Envelope::parse_str(&body(&at_limit, &at_limit)).is_ok());
+        assert_eq!(
+            Envelope::parse_str(&body("scan.created", &over)).unwrap_err(),
+            EnvelopeError::TooLong {
+                part: "`id`",
+                bytes: MAX_FIELD_BYTES + 1
+            }
+        );
+        assert_eq!(
+            Envelope::parse_str(&body(&over, "evt_1")).unwrap_err(),
+            EnvelopeError::TooLong {
+                part: "`event`",
+                bytes: MAX_FIELD_BYTES + 1
+            }
+        );
+        // The limit is on UTF-8 bytes (what S3 and SQS count), not characters; an escaped
+        // character counts as the bytes it stands for.
+        let wide = r"\u00e9".repeat(MAX_FIELD_BYTES / 2 + 1);
+        let error = Envelope::parse_str(&body("scan.created", &wide)).unwrap_err();
+        assert_eq!(
+            error,
+            EnvelopeError::TooLong {
+                part: "`id`",
+                bytes: MAX_FIELD_BYTES + 2
+            }
+        );
+        assert!(!error.to_string().contains('\u{e9}'), "{error}");
     }
 
     #[test]

@@ -62,12 +62,18 @@ fn fifo_events_without_a_code_are_grouped_by_type() {
 
 #[test]
 fn ids_sqs_would_refuse_are_hashed_stably() {
-    let long = "e".repeat(129);
-    let first = message(FIFO, &long, Some("qpr é")).fifo.unwrap();
-    let again = message(FIFO, &long, Some("qpr é")).fifo.unwrap();
+    // An id is at most 128 bytes (a usable envelope's limit), but may hold any character; a
+    // code may be any length.
+    let long_code = "q".repeat(129);
+    let first = message(FIFO, "evt é", Some(&long_code)).fifo.unwrap();
+    let again = message(FIFO, "evt é", Some(&long_code)).fifo.unwrap();
     assert_eq!(first, again);
     assert_eq!(first.deduplication_id.len(), 64);
-    assert_ne!(first.group_id, "qpr é");
+    assert_eq!(first.group_id.len(), 64);
+    assert_ne!(
+        message(FIFO, "evt_1", Some("qpr é")).fifo.unwrap().group_id,
+        "qpr é"
+    );
     let edge = "e".repeat(128);
     assert_eq!(
         message(FIFO, &edge, None).fifo.unwrap().deduplication_id,

@@ -2,6 +2,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::*;
+use crate::contract::envelope::MAX_FIELD_BYTES;
 use crate::contract::signature::SigningKey;
 use crate::testing::{CapturedLogs, MemoryQueue, MemorySecrets};
 use tokio::time::Instant;
@@ -268,9 +269,10 @@ async fn bodies_larger_than_the_smallest_queue_accepts_are_413_before_any_signat
 }
 
 #[tokio::test]
-async fn attributes_that_overflow_the_routed_queue_are_413_too() {
+async fn an_id_too_long_for_the_attributes_is_quarantined_not_refused() {
     let setup = setup_with_limits(2048, QUEUE_LIMIT).await;
-    // Fits the pre-check (2048 - 1024) but its long id makes the message too large.
+    // Fits the pre-check (2048 - 1024), but as an attribute its id would overflow the queue:
+    // it used to be a 413, which 3QPR never retries, so a genuine webhook was lost.
     let body = format!(
         r#"{{"event":"scan.created","id":"{}","data":{{}}}}"#,
         "e".repeat(960)
@@ -282,8 +284,35 @@ async fn attributes_that_overflow_the_routed_queue_are_413_too() {
         body.as_bytes(),
     )
     .await;
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(setup.queue.sent().is_empty());
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(json(&response)["status"], "quarantined");
+    let sent = setup.queue.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].queue_url, UNROUTED);
+    assert_eq!(sent[0].body, body, "byte for byte");
+    let reason = &sent[0].attributes["quarantine_reason"];
+    assert!(reason.contains("`id` is 960 bytes long"), "{reason}");
+    assert!(!sent[0].attributes.contains_key("event_id"));
+}
+
+#[tokio::test]
+async fn ids_and_types_at_the_length_limit_are_queued_on_their_route() {
+    let setup = setup_with_limits(2048, QUEUE_LIMIT).await;
+    let id = "e".repeat(MAX_FIELD_BYTES);
+    let event_type = format!("scan.{}", "x".repeat(MAX_FIELD_BYTES - "scan.".len()));
+    let body = format!(r#"{{"event":"{event_type}","id":"{id}","data":{{}}}}"#);
+    let response = post(
+        &setup,
+        &signed_headers(SECRET, body.as_bytes()),
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.body());
+    assert_eq!(json(&response)["status"], "queued");
+    let sent = setup.queue.sent();
+    assert_eq!(sent[0].queue_url, SCANS);
+    assert_eq!(sent[0].attributes["event_id"], id);
+    assert_eq!(sent[0].attributes["event_type"], event_type);
 }
 
 #[tokio::test]
@@ -694,6 +723,7 @@ mod payload_bucket {
     async fn a_claim_check_object_that_cannot_be_stored_queues_nothing() {
         let stored = with_bucket(false, QUEUE_LIMIT).await;
         stored.objects.set_failing(true);
+        let (captured, _guard) = CapturedLogs::start();
         let body = large_scan(300 * 1024);
         let response = post_to(&stored, body.as_bytes()).await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -701,6 +731,62 @@ mod payload_bucket {
             stored.queue.sent().is_empty(),
             "no pointer to a missing object"
         );
+        // The log names S3, not SQS, as what failed.
+        let lines = captured.lines();
+        let fields = &lines[0]["fields"];
+        assert_eq!(fields["outcome"], "claim_check_unavailable");
+        assert!(
+            fields["error"].as_str().unwrap().contains("PutObject"),
+            "{fields}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_over_long_id_is_quarantined_and_archived_not_refused_on_every_retry() {
+        let stored = with_bucket(true, QUEUE_LIMIT).await;
+        // As an archive key part this id alone is over S3's 1024-byte key limit.
+        let body = format!(
+            r#"{{"event":"scan.created","id":"{}","data":{{}}}}"#,
+            "e".repeat(2000)
+        );
+        let response = post_to(&stored, body.as_bytes()).await;
+        assert_eq!(response.status(), StatusCode::OK, "{}", response.body());
+        assert_eq!(json(&response)["status"], "quarantined");
+        let sent = stored.queue.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].queue_url, UNROUTED);
+        assert_eq!(sent[0].body, body);
+        assert!(sent[0].attributes["quarantine_reason"].contains("`id`"));
+        let archived = stored.objects.stored();
+        assert_eq!(archived.len(), 1);
+        assert!(
+            archived[0].key.contains("/_quarantined/"),
+            "{}",
+            archived[0].key
+        );
+        assert_eq!(archived[0].body, body.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn the_longest_usable_id_and_type_fit_s3s_key_and_metadata_limits() {
+        let stored = with_bucket(true, 2048).await;
+        // Two-byte characters: each of their bytes is percent-encoded in the key and the
+        // metadata, the most any byte can grow.
+        let longest = r"\u00e9".repeat(MAX_FIELD_BYTES / 2);
+        for event_type in ["scan.created", longest.as_str()] {
+            let body = format!(r#"{{"event":"{event_type}","id":"{longest}","data":{{}}}}"#);
+            let response = post_to(&stored, body.as_bytes()).await;
+            assert_eq!(response.status(), StatusCode::OK, "{}", response.body());
+            assert_eq!(json(&response)["status"], "queued");
+        }
+        let archived = stored.objects.stored();
+        assert_eq!(archived.len(), 2);
+        for object in archived {
+            assert!(object
+                .key
+                .ends_with(&format!("/{}.json", "%C3%A9".repeat(64))));
+            assert!(!object.key.contains("_quarantined"), "{}", object.key);
+        }
     }
 
     #[tokio::test]

@@ -141,7 +141,13 @@ pub struct StoredObject {
     pub metadata: HashMap<String, String>,
 }
 
-/// A payload bucket in memory, recording what is put in it.
+/// S3 refuses longer object keys (UTF-8 bytes).
+const S3_KEY_MAX_BYTES: usize = 1024;
+/// S3 refuses more user metadata: the UTF-8 bytes of every name and value together.
+const S3_USER_METADATA_MAX_BYTES: usize = 2048;
+
+/// A payload bucket in memory, recording what is put in it; it refuses what S3 would for its
+/// key and metadata limits.
 #[derive(Clone)]
 pub struct MemoryObjects {
     bucket: String,
@@ -189,6 +195,16 @@ impl ObjectStore for MemoryObjects {
                 "PutObject",
                 "SlowDown: reduce your request rate",
             ));
+        }
+        if key.len() > S3_KEY_MAX_BYTES {
+            return Err(PortError::new("PutObject", "KeyTooLongError"));
+        }
+        let metadata_bytes: usize = metadata
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum();
+        if metadata_bytes > S3_USER_METADATA_MAX_BYTES {
+            return Err(PortError::new("PutObject", "MetadataTooLarge"));
         }
         let mut objects = lock(&self.objects);
         objects.retain(|object| object.key != key);
