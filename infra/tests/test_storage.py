@@ -64,10 +64,16 @@ def as_list(value):
 def conditions_hold(condition, context):
     for operator, keys in (condition or {}).items():
         for key, patterns in keys.items():
-            if operator != "ForAllValues:StringLike":
+            values = context.get(key, [])
+            if operator == "ForAllValues:StringLike":
+                # Every value of the key must match a pattern; no value at all also holds.
+                holds = all(any(glob(p, v) for p in as_list(patterns)) for v in values)
+            elif operator == "StringLike":
+                # The request's value must match a pattern; a request without the key fails.
+                holds = any(glob(p, v) for p in as_list(patterns) for v in values)
+            else:
                 raise AssertionError(f"{operator}: not a condition this evaluator knows")
-            # Every value of the key must match a pattern; no value at all also holds.
-            if not all(any(glob(p, v) for p in as_list(patterns)) for v in context.get(key, [])):
+            if not holds:
                 return False
     return True
 
@@ -147,7 +153,7 @@ def test_with_the_archive_off_the_receiver_may_only_write_claim_checks():
 @pytest.mark.parametrize("queue", CONSUMERS, ids=lambda q: q.consumer)
 def test_a_consumer_may_only_read_its_own_queues_claim_checks(queue):
     statements = consumer_statements(queue)
-    assert granted_actions(statements, "s3") == {"s3:GetObject"}
+    assert granted_actions(statements, "s3") == {"s3:GetObject", "s3:ListBucket"}
     own = objects(claim_key(queue.logical_id))[0]
     assert allowed(statements, "s3:GetObject", own)
     others = [claim_key(q.logical_id) for q in STACK.queues if q is not queue]
@@ -156,9 +162,34 @@ def test_a_consumer_may_only_read_its_own_queues_claim_checks(queue):
     for resource in objects(*others):
         assert not allowed(statements, "s3:GetObject", resource), resource
     # No delete: not even its own claim-check objects (they expire by lifecycle instead).
-    for action in ("s3:DeleteObject", "s3:PutObject", "s3:ListBucket"):
+    for action in ("s3:DeleteObject", "s3:PutObject"):
         assert not allowed(statements, action, own), action
         assert not allowed(statements, action, BUCKET_ARN), action
+    assert not allowed(statements, "s3:ListBucket", own)
+
+
+@pytest.mark.parametrize("queue", CONSUMERS, ids=lambda q: q.consumer)
+def test_a_consumer_may_list_its_own_queues_claim_checks_only(queue):
+    """s3:ListBucket is what makes S3 answer 404 NoSuchKey, not 403 AccessDenied, for a
+    missing claim-check object; S3 checks it with the object's key as s3:prefix."""
+    statements = consumer_statements(queue)
+
+    def may_list(*prefix):
+        return allowed(statements, "s3:ListBucket", BUCKET_ARN,
+                       {"s3:prefix": list(prefix)})
+
+    own_prefix = f"payloads/{queue_name(queue.logical_id)}/"
+    assert may_list(own_prefix)
+    assert may_list(claim_key(queue.logical_id))
+    others = [f"payloads/{queue_name(q.logical_id)}/" for q in STACK.queues if q is not queue]
+    others += [f"payloads/{queue_name(queue.dead_letter_logical_id)}/",
+               f"{own_prefix[:-1]}x/", own_prefix[:-1], "payloads/", "archive/", ARCHIVE_KEY,
+               QUARANTINED_KEY, ""]
+    for prefix in others:
+        assert not may_list(prefix), prefix
+    assert not may_list(), "a listing of the whole bucket (no prefix)"
+    for resource in (objects(claim_key(queue.logical_id))[0], f"{BUCKET_ARN}-other"):
+        assert not allowed(statements, "s3:ListBucket", resource, {"s3:prefix": [own_prefix]})
 
 
 @pytest.mark.parametrize("queue", CONSUMERS, ids=lambda q: q.consumer)
