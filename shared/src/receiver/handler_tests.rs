@@ -357,10 +357,15 @@ async fn a_failing_queue_is_503_with_retry_after() {
 #[tokio::test]
 async fn a_secret_store_failing_on_refetch_is_503_not_400() {
     let setup = setup().await;
-    setup.secrets.put(&["whsec_rotated"]);
+    setup.secrets.put(&["whsec_RotatedSecret0123456789"]);
     setup.secrets.set_failing(true);
     let body = SCAN.as_bytes();
-    let response = post(&setup, &signed_headers("whsec_rotated", body), body).await;
+    let response = post(
+        &setup,
+        &signed_headers("whsec_RotatedSecret0123456789", body),
+        body,
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
 }
@@ -368,12 +373,18 @@ async fn a_secret_store_failing_on_refetch_is_503_not_400() {
 #[tokio::test]
 async fn a_rotated_secret_is_accepted_at_once_and_the_previous_one_still_is() {
     let setup = setup().await;
-    setup.secrets.put(&["whsec_rotated", SECRET]);
+    setup
+        .secrets
+        .put(&["whsec_RotatedSecret0123456789", SECRET]);
     let body = SCAN.as_bytes();
     assert_eq!(
-        post(&setup, &signed_headers("whsec_rotated", body), body)
-            .await
-            .status(),
+        post(
+            &setup,
+            &signed_headers("whsec_RotatedSecret0123456789", body),
+            body
+        )
+        .await
+        .status(),
         StatusCode::OK
     );
     assert_eq!(

@@ -11,8 +11,8 @@
 //!   genuine webhook into a 400.
 //! - A failed read does not count against the re-fetch interval; reads after a failure are
 //!   spaced by the retry interval, so an outage is not hammered.
-//! - Only stored values starting with `whsec_` are keys. With none, nothing verifies, the
-//!   answer is 503, and one error says which secret to fix.
+//! - Only stored values shaped like 3QPR's secrets are keys ([`is_signing_secret`]). With
+//!   none, nothing verifies, the answer is 503, and one error says which secret to fix.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -24,6 +24,25 @@ use crate::receiver::ports::{PortError, SecretSource};
 
 /// The prefix of every secret 3QPR issues; other stored values are placeholders.
 pub const SECRET_PREFIX: &str = "whsec_";
+/// The least key material after [`SECRET_PREFIX`]. 3QPR's documented example shows 22
+/// characters before it is cut short (`whsec_AbCdEfGhIjKlMnOpQrStUv...`); 16 still refuses a
+/// bare prefix or a placeholder such as `whsec_...`, which would let anyone sign.
+pub const MIN_SECRET_MATERIAL: usize = 16;
+
+/// Whether a stored value is a signing secret: [`SECRET_PREFIX`], then at least
+/// [`MIN_SECRET_MATERIAL`] characters of base64 (standard or URL-safe, padding allowed), as in
+/// 3QPR's example; surrounding whitespace is not part of it.
+pub fn is_signing_secret(stored: &str) -> bool {
+    stored
+        .trim()
+        .strip_prefix(SECRET_PREFIX)
+        .is_some_and(|material| {
+            material.len() >= MIN_SECRET_MATERIAL
+                && material
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || b"+/=-_".contains(&byte))
+        })
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeysError {
@@ -33,7 +52,7 @@ pub enum KeysError {
     Unconfirmed(Duration),
     #[error(transparent)]
     Unavailable(#[from] PortError),
-    #[error("no version of secret {secret_id} starts with {SECRET_PREFIX}: put the whsec_ value 3QPR returned when the webhook was registered (aws secretsmanager put-secret-value --secret-id {secret_id} --secret-string whsec_...)")]
+    #[error("no version of secret {secret_id} holds a signing secret ({SECRET_PREFIX} and at least {MIN_SECRET_MATERIAL} characters of key): put the whsec_ value 3QPR returned when the webhook was registered (aws secretsmanager put-secret-value --secret-id {secret_id} --secret-string '<the whsec_ value from 3QPR>')")]
     NotConfigured { secret_id: String },
     #[error("the invocation has no time left to read the secret")]
     NoTimeLeft,
@@ -257,7 +276,7 @@ impl<S: SecretSource> VerifyingKeys<S> {
             Ok(stored) => {
                 let usable: Vec<&String> = stored
                     .iter()
-                    .filter(|value| value.trim().starts_with(SECRET_PREFIX))
+                    .filter(|value| is_signing_secret(value))
                     .collect();
                 let was_not_configured = matches!(next.loaded, Loaded::NotConfigured);
                 next.failure = None;
