@@ -1,7 +1,8 @@
 """template.yaml as a reviewer reads it: what cfn-lint cannot know. The deploy-time Rules,
 evaluated for given parameters; where the alarms go; what the metric filters count, tried on
-the receiver's log lines; the receiver's timeouts and secret; the blast-radius settings as SAM
-translates them; and the near-copies, which must differ in their family's name only."""
+the receiver's log lines and the consumers' EMF lines; the receiver's timeouts and secret; the
+blast-radius settings as SAM translates them; and the near-copies, which must differ in their
+family's name only."""
 
 import copy
 import json
@@ -152,20 +153,38 @@ def test_every_alarm_notifies_the_given_topic_or_the_stacks_own(topic, expected)
     assert resolver.resolve(TEMPLATE["Outputs"]["AlarmTopicArn"]["Value"]) == expected
 
 
+MISSING = object()
+
+
+def json_field(line, path):
+    value = line
+    for key in path.split("."):
+        value = value.get(key, MISSING) if isinstance(value, dict) else MISSING
+    return value
+
+
+def filter_term_holds(term, line):
+    """One term of a JSON filter pattern: `$.a.b = "x"`, `$.a > 0` or `$.a NOT EXISTS`."""
+    if found := re.fullmatch(r'\$\.([\w.]+) = "([^"]*)"', term):
+        return json_field(line, found.group(1)) == found.group(2)
+    if found := re.fullmatch(r"\$\.([\w.]+) > (\d+)", term):
+        value = json_field(line, found.group(1))
+        return isinstance(value, (int, float)) and value > int(found.group(2))
+    if found := re.fullmatch(r"\$\.([\w.]+) NOT EXISTS", term):
+        return json_field(line, found.group(1)) is MISSING
+    raise AssertionError(f"not a JSON term this test knows: {term!r}")
+
+
 def metric_filter_counts(pattern, line):
-    """Whether a JSON metric filter of the form `{ ($.a.b = "x") || ... }` counts a log line."""
+    """Whether a JSON metric filter of the form `{ (term) || (term) ... }` or
+    `{ (term) && (term) ... }` counts a log line."""
     body = pattern.strip()
     assert body.startswith("{") and body.endswith("}"), pattern
-    terms = [term.strip().strip("()").strip() for term in body[1:-1].split("||")]
-    matched = False
-    for term in terms:
-        found = re.fullmatch(r'\$\.([\w.]+) = "([^"]*)"', term)
-        assert found, f"not a JSON equality this test knows: {term!r}"
-        value = line
-        for key in found.group(1).split("."):
-            value = value.get(key) if isinstance(value, dict) else None
-        matched |= value == found.group(2)
-    return matched
+    body = body[1:-1]
+    assert not ("||" in body and "&&" in body), f"|| and && mixed: {pattern}"
+    joiner, combine = ("&&", all) if "&&" in body else ("||", any)
+    terms = [term.strip().strip("()").strip() for term in body.split(joiner)]
+    return combine(filter_term_holds(term, line) for term in terms)
 
 
 def webhook_line(outcome):
@@ -179,11 +198,16 @@ def webhook_line(outcome):
             "spans": [{"requestId": "r-1", "name": "Lambda runtime invoke"}]}
 
 
+RECEIVER_METRIC_FILTERS = {
+    name: metric_filter for name, metric_filter in METRIC_FILTERS.items()
+    if metric_filter["Properties"]["LogGroupName"] == {"Ref": "ReceiverLogGroup"}}
+CONSUMERS = {name: function for name, function in FUNCTIONS.items() if name != "Receiver"}
+
+
 def test_the_metric_filters_count_the_outcomes_of_the_webhook_line():
     counted = {}
-    for name, metric_filter in METRIC_FILTERS.items():
+    for name, metric_filter in RECEIVER_METRIC_FILTERS.items():
         properties = metric_filter["Properties"]
-        assert properties["LogGroupName"] == {"Ref": "ReceiverLogGroup"}, name
         selectors = re.findall(r'\$\.([\w.]+) = "([^"]*)"', properties["FilterPattern"])
         assert selectors and {path for path, _ in selectors} == {"fields.outcome"}, name
         assert {outcome for _, outcome in selectors} <= set(OUTCOMES), name
@@ -193,6 +217,76 @@ def test_the_metric_filters_count_the_outcomes_of_the_webhook_line():
             outcome for outcome in OUTCOMES
             if metric_filter_counts(properties["FilterPattern"], webhook_line(outcome))}
     assert counted == OUTCOME_METRICS
+
+
+def consumer_batch_lines(failures, counts):
+    """What a consumer prints for one batch (shared/src/consumer/metrics.rs): its counts as
+    one EMF document without dimensions, FailedRecords among them, then one FailedRecords
+    document per Reason; and the warn line of each failed record in its JSON log."""
+    def emf(dimensions, values):
+        return {"_aws": {"Timestamp": 1_774_020_600_000, "CloudWatchMetrics": [{
+                    "Namespace": "3QPR/Webhooks", "Dimensions": [dimensions],
+                    "Metrics": [{"Name": name, "Unit": "Count"} for name in values]}]},
+                **values}
+    counts = dict(counts)
+    if failures:
+        counts["FailedRecords"] = sum(failures.values())
+    lines = [emf([], counts)]
+    lines += [{**emf(["Reason"], {"FailedRecords": count}), "Reason": reason}
+              for reason, count in failures.items()]
+    lines += [{"level": "WARN", "fields": {"message": "record failed; SQS will deliver it again",
+                                           "reason": reason, "message_id": "m-1"}}
+              for reason, count in failures.items() for _ in range(count)]
+    return lines
+
+
+def published(transformation, lines, pattern):
+    """What a metric filter adds to its metric for these log lines."""
+    total = 0
+    for line in lines:
+        if metric_filter_counts(pattern, line):
+            value = transformation["MetricValue"]
+            total += json_field(line, value[2:]) if value.startswith("$.") else int(value)
+    return total
+
+
+@pytest.mark.parametrize("failures,counts,expected", [
+    ({"payload_missing": 2, "handler": 1}, {"Scans": 7}, 3),
+    ({"deadline": 10}, {}, 10),
+    ({}, {"Scans": 9, "Duplicates": 1}, 0),
+])
+def test_each_consumers_failed_records_are_counted_once_from_its_own_log(
+        failures, counts, expected):
+    assert CONSUMERS
+    metrics = set()
+    for name in CONSUMERS:
+        (metric_filter,) = [f["Properties"] for f in METRIC_FILTERS.values()
+                            if f["Properties"]["LogGroupName"] == {"Ref": f"{name}LogGroup"}]
+        (transformation,) = metric_filter["MetricTransformations"]
+        assert transformation["MetricNamespace"] == {"Ref": "MetricsNamespace"}, name
+        assert transformation["MetricName"] == f"{name}FailedRecords", name
+        # Not the consumers' own EMF metrics, which every consumer adds to.
+        assert transformation["MetricName"] != "FailedRecords", name
+        lines = consumer_batch_lines(failures, counts)
+        assert published(transformation, lines, metric_filter["FilterPattern"]) == expected
+        metrics.add(transformation["MetricName"])
+    assert len(metrics) == len(CONSUMERS)
+
+
+def test_each_consumers_failed_records_alarm_before_they_reach_its_dead_letter_queue():
+    stack = layout.Layout.from_template()
+    queues = {queue.consumer: queue for queue in stack.queues if queue.consumer}
+    slowest_to_dlq = PARAMETERS["MaxReceiveCount"]["Default"] * min(
+        queue.properties["VisibilityTimeout"] for queue in queues.values())
+    for name, function in CONSUMERS.items():
+        (alarm,) = [a["Properties"] for a in ALARMS.values()
+                    if a["Properties"]["MetricName"] == f"{name}FailedRecords"]
+        assert alarm["Namespace"] == {"Ref": "MetricsNamespace"}, name
+        assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+            "Sum", 1, "GreaterThanOrEqualToThreshold"), name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        assert alarm["Period"] * alarm["EvaluationPeriods"] < slowest_to_dlq, name
+        assert function["Metadata"]["BuildProperties"]["Binary"] in queues, name
 
 
 def test_every_alarm_on_a_receiver_metric_has_its_metric_filter():
@@ -226,11 +320,14 @@ def test_errors_of_every_function_and_throttles_of_the_receiver_raise_an_alarm()
     assert set(alarmed("AWS/Lambda", "Throttles", "FunctionName")) == {"Receiver"}
 
 
-def test_each_consumers_queue_has_an_age_alarm_and_a_dead_letter_alarm():
+def test_each_queue_has_an_age_alarm_and_each_dead_letter_queue_a_depth_alarm():
     stack = layout.Layout.from_template()
     consumed = [queue for queue in stack.queues if queue.consumer]
     ages = alarmed("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName")
-    assert set(ages) == {queue.logical_id for queue in consumed}
+    # Every queue a dead-letter queue backs: the consumers' and unrouted. The dead-letter
+    # queues have none: their depth alarm always fires first (the template says why).
+    assert set(ages) == {queue.logical_id for queue in stack.queues}
+    assert "UnroutedQueue" in ages
     for properties in ages.values():
         assert properties["Threshold"] == {"Ref": "QueueAgeAlarmSeconds"}
     assert PARAMETERS["QueueAgeAlarmSeconds"]["Default"] == 900
@@ -419,8 +516,13 @@ def family_shape(family, suffixes):
     ["Queue", "DeadLetterQueue"],
     ["ConsumerLogGroup", "ConsumerRole", "Consumer"],
     ["ConsumerErrorsAlarm", "DeadLetterAlarm", "QueueAgeAlarm"],
+    ["ConsumerFailedRecordsMetricFilter", "ConsumerFailedRecordsAlarm"],
 ])
 def test_the_families_copies_differ_in_the_name_only(suffixes):
     shapes = {family: family_shape(family, suffixes) for family in FAMILIES}
     for family in FAMILIES[1:]:
         assert shapes[family] == shapes[FAMILIES[0]], (family, suffixes)
+
+
+def test_unrouteds_age_alarm_is_a_copy_of_a_consumers_queues():
+    assert family_shape("Unrouted", ["QueueAgeAlarm"]) == family_shape("Scans", ["QueueAgeAlarm"])
