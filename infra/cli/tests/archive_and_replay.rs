@@ -147,6 +147,11 @@ fn large_scan() -> String {
     .to_string()
 }
 
+/// The sample scan.created event under another id.
+fn late_scan(id: &str) -> String {
+    SAMPLES[0].1.replace("evt_01HXYZ", id)
+}
+
 const POISON: &[u8] = br#"{"event":"scan.created","id":"evt_POISON","data":{"scan_id":"x"}}"#;
 
 #[tokio::test]
@@ -158,6 +163,15 @@ async fn large_events_replays_duplicates_and_dead_letters_end_to_end() {
     }
     deployment.post(large_scan().as_bytes());
     deployment.post(POISON);
+    // Two more events, received after a moment noted between them and the others (a second
+    // either side, whatever the precision of the receipt times).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let late_since = time::OffsetDateTime::now_utc();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let late_ids = ["evt_LATE1", "evt_LATE2"];
+    for id in late_ids {
+        deployment.post(late_scan(id).as_bytes());
+    }
     deployment.run_consumers();
 
     // Every event once; the large one reached its handler through its claim-check pointer.
@@ -170,6 +184,7 @@ async fn large_events_replays_duplicates_and_dead_letters_end_to_end() {
                 .to_string()
         })
         .chain(["evt_large".to_string()])
+        .chain(late_ids.map(str::to_string))
         .collect();
     expected.sort_unstable();
     assert_eq!(deployment.processed(), expected);
@@ -252,14 +267,57 @@ async fn large_events_replays_duplicates_and_dead_letters_end_to_end() {
         );
     }
 
+    // By time: the dry run lists exactly what the run sends, the events received since the
+    // moment, not everything archived that day.
+    let late = late_since
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let dry = deployment.tool(&["replay", "--since", &late, "--dry-run"]);
+    let out = text(&dry);
+    assert!(dry.status.success(), "{out}");
+    let mut listed: Vec<&str> = out
+        .lines()
+        .filter_map(|line| line.strip_prefix("would replay "))
+        .collect();
+    listed.sort_unstable();
+    assert_eq!(listed.len(), 2, "{out}");
+    for (key, id) in listed.iter().zip(late_ids) {
+        assert!(key.ends_with(&format!("/scan.created/{id}.json")), "{key}");
+    }
+    assert!(
+        out.contains("7 archived webhook(s) of those days were received outside the time range"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 archived webhook(s) would be replayed (dry run: nothing sent)"),
+        "{out}"
+    );
+    assert!(deployment.stack.messages("scans").await.is_empty());
+    let by_late_time = deployment.tool(&["replay", "--since", &late]);
+    let out = text(&by_late_time);
+    assert!(
+        out.contains("replayed 2 archived webhook(s) (replay=true; 0 by claim-check), 0 failed"),
+        "{out}"
+    );
+    let mut sent: Vec<String> = deployment
+        .stack
+        .drain("scans")
+        .await
+        .iter()
+        .map(id_of)
+        .collect();
+    sent.sort_unstable();
+    assert_eq!(sent, late_ids);
+
     let since = started
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     let by_time = deployment.tool(&["replay", "--since", &since]);
     let out = text(&by_time);
-    // The five samples, the large event (by claim-check again) and the poison record.
+    // The five samples, the large event (by claim-check again), the poison record and the
+    // two late events.
     assert!(
-        out.contains("replayed 7 archived webhook(s) (replay=true; 1 by claim-check)"),
+        out.contains("replayed 9 archived webhook(s) (replay=true; 1 by claim-check)"),
         "{out}"
     );
 

@@ -46,10 +46,17 @@ pub async fn run(args: ReplayArgs) -> Exit {
         Err(error) => return super::usage(error),
     };
     let s3 = s3::client(&target.aws);
-    let keys = match archived_keys(&s3, &bucket, &args).await {
-        Ok(keys) => keys,
+    let selection = match select(&s3, &bucket, &args).await {
+        Ok(selection) => selection,
         Err(error) => return super::unreachable(error),
     };
+    if selection.outside_range > 0 {
+        println!(
+            "{} archived webhook(s) of those days were received outside the time range: not selected",
+            selection.outside_range
+        );
+    }
+    let keys = selection.keys;
     if keys.is_empty() {
         println!("nothing in the archive of {} matches", target.label);
         return Exit::Done;
@@ -90,25 +97,13 @@ pub async fn run(args: ReplayArgs) -> Exit {
         REPLAY_TRUE
     };
     let mut progress = Progress::new(keys.len());
-    let (mut replayed, mut claimed, mut skipped, mut failed) = (0, 0, 0, 0);
+    let (mut replayed, mut claimed, mut failed) = (0, 0, 0);
     for key in &keys {
-        match replay_one(
-            &s3,
-            &bucket,
-            key,
-            &args,
-            &destinations,
-            &queue,
-            &objects,
-            mode,
-        )
-        .await
-        {
-            Ok(Some(by_claim_check)) => {
+        match replay_one(&s3, &bucket, key, &destinations, &queue, &objects, mode).await {
+            Ok(by_claim_check) => {
                 replayed += 1;
                 claimed += usize::from(by_claim_check);
             }
-            Ok(None) => skipped += 1,
             Err(error) => {
                 failed += 1;
                 progress.note(&format!("{key}: {error}"));
@@ -118,13 +113,99 @@ pub async fn run(args: ReplayArgs) -> Exit {
     }
     progress.finish();
     println!(
-        "replayed {replayed} archived webhook(s) (replay={mode}; {claimed} by claim-check), {skipped} outside the time range, {failed} failed"
+        "replayed {replayed} archived webhook(s) (replay={mode}; {claimed} by claim-check), {failed} failed"
     );
     if failed == 0 {
         Exit::Done
     } else {
         Exit::Failed
     }
+}
+
+/// What the selectors chose: the dry run lists exactly these keys, the run sends them.
+struct Selection {
+    /// Oldest day first.
+    keys: Vec<String>,
+    /// Archived under the days of the range, but received outside it.
+    outside_range: usize,
+}
+
+/// How many archived objects' metadata are read at once to apply a time range.
+const CONCURRENT_READS: usize = 16;
+
+/// The archived webhooks `args` select: the keys of the selected days, types and ids, and,
+/// when a time range is given, only those whose receipt time (their `received-at` metadata)
+/// is inside it.
+async fn select(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    args: &ReplayArgs,
+) -> Result<Selection, String> {
+    let keys = archived_keys(s3, bucket, args).await?;
+    if args.since.is_none() && args.until.is_none() {
+        return Ok(Selection {
+            keys,
+            outside_range: 0,
+        });
+    }
+    let mut in_range_by_position = vec![false; keys.len()];
+    let mut reads = tokio::task::JoinSet::new();
+    let mut pending = keys.iter().cloned().enumerate();
+    loop {
+        while reads.len() < CONCURRENT_READS {
+            let Some((position, key)) = pending.next() else {
+                break;
+            };
+            let (s3, bucket) = (s3.clone(), bucket.to_string());
+            reads.spawn(async move {
+                let head = s3.head_object().bucket(&bucket).key(&key).send().await;
+                let head = head.map_err(|error| {
+                    format!("{key}: {}", qpr_webhooks_aws::sdk::describe(&error))
+                })?;
+                Ok::<_, String>((position, received_at(head.metadata(), head.last_modified())))
+            });
+        }
+        let Some(read) = reads.join_next().await else {
+            break;
+        };
+        let (position, received) = read.map_err(|error| error.to_string())??;
+        in_range_by_position[position] = in_range(args, received);
+    }
+    let outside_range = in_range_by_position
+        .iter()
+        .filter(|inside| !**inside)
+        .count();
+    let keys = keys
+        .into_iter()
+        .zip(in_range_by_position)
+        .filter_map(|(key, inside)| inside.then_some(key))
+        .collect();
+    Ok(Selection {
+        keys,
+        outside_range,
+    })
+}
+
+/// When an archived webhook was received: its `received-at` metadata, else (an object
+/// archived without it) when it was written, else now.
+fn received_at(
+    metadata: Option<&std::collections::HashMap<String, String>>,
+    last_modified: Option<&aws_sdk_s3::primitives::DateTime>,
+) -> OffsetDateTime {
+    metadata
+        .and_then(|metadata| metadata.get(META_RECEIVED_AT))
+        .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
+        .or_else(|| {
+            last_modified
+                .and_then(|at| OffsetDateTime::from_unix_timestamp_nanos(at.as_nanos()).ok())
+        })
+        .unwrap_or_else(OffsetDateTime::now_utc)
+}
+
+/// Whether `received` is in `args`' time range: at or after --since, before --until.
+fn in_range(args: &ReplayArgs, received: OffsetDateTime) -> bool {
+    args.since.is_none_or(|since| received >= since)
+        && args.until.is_none_or(|until| received < until)
 }
 
 /// The archive keys the selectors match, oldest day first.
@@ -194,19 +275,16 @@ async fn archived_keys(
     Ok(keys)
 }
 
-/// Replays one archived webhook; `Ok(None)` when its receipt time is outside the range,
-/// `Ok(Some(true))` when it went by claim-check.
-#[allow(clippy::too_many_arguments)]
+/// Replays one selected archived webhook; `Ok(true)` when it went by claim-check.
 async fn replay_one(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
-    args: &ReplayArgs,
     destinations: &Routes<Destination>,
     queue: &SqsQueue,
     objects: &S3Objects,
     mode: &'static str,
-) -> Result<Option<bool>, String> {
+) -> Result<bool, String> {
     let object = s3
         .get_object()
         .bucket(bucket)
@@ -214,6 +292,7 @@ async fn replay_one(
         .send()
         .await
         .map_err(|error| qpr_webhooks_aws::sdk::describe(&error))?;
+    let received = received_at(object.metadata(), object.last_modified());
     let metadata = object.metadata().cloned().unwrap_or_default();
     let body = object
         .body
@@ -221,15 +300,6 @@ async fn replay_one(
         .await
         .map_err(|error| error.to_string())?
         .into_bytes();
-    let received = metadata
-        .get(META_RECEIVED_AT)
-        .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
-        .unwrap_or_else(OffsetDateTime::now_utc);
-    let in_range = args.since.is_none_or(|since| received >= since)
-        && args.until.is_none_or(|until| received < until);
-    if !in_range {
-        return Ok(None);
-    }
     let request_id = format!(
         "replay-{}",
         metadata
@@ -253,7 +323,6 @@ async fn replay_one(
     )
     .await
     .map_err(|_| "timed out".to_string())?
-    .map(Some)
     .map_err(|error| error.to_string())
 }
 
