@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_sqs::types::{
+    Message, MessageAttributeValue, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
 use testkit::fault::{Fault, FaultProxy};
 use testkit::{free_port, wait_for_port, Emulator, LambdaProcess, LocalStack, Process};
 
@@ -370,6 +373,8 @@ async fn check_passes_on_a_healthy_stack_and_names_each_fault() {
     );
     receiver.wait_for_log("receiver ready");
     let url = emulator.function_url("receiver", "/webhooks/3qpr");
+    // More than one receive's worth of messages wait on unrouted ahead of the test event.
+    let waiting = put_events(&stack, "unrouted", "evt_waiting_", 25).await;
 
     let (code, out) = check(&stack, &["--send", "--url", &url]);
     assert_eq!(code, Some(0), "{out}");
@@ -387,10 +392,23 @@ async fn check_passes_on_a_healthy_stack_and_names_each_fault() {
         out.contains("found on queue unrouted, then deleted"),
         "{out}"
     );
-    assert!(
-        stack.messages("unrouted").await.is_empty(),
-        "the test event was removed"
+    // The messages that were waiting on unrouted are still there, visible, each received at
+    // most once by the search (the count below includes this test's own receive).
+    let waiting_after = receive_everything(&stack, "unrouted").await;
+    let mut ids_after: Vec<String> = waiting_after.iter().map(event_id_of).collect();
+    ids_after.sort_unstable();
+    assert_eq!(
+        ids_after, waiting,
+        "the test event was removed, the others left: {out}"
     );
+    for message in &waiting_after {
+        let receives = receive_count(message);
+        assert!(
+            (1..=2).contains(&receives),
+            "{} received {receives}×",
+            event_id_of(message)
+        );
+    }
 
     // A placeholder secret, a missing queue, a message in a dead-letter queue.
     stack
@@ -444,22 +462,8 @@ async fn tail_follows_a_dead_letter_queue_and_refuses_to_count_receives_unasked(
         .send_message()
         .queue_url(stack.queue_url("scans-dlq"))
         .message_body(r#"{"event":"scan.created","id":"evt_dead"}"#)
-        .message_attributes(
-            "event_type",
-            aws_sdk_sqs::types::MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value("scan.created")
-                .build()
-                .unwrap(),
-        )
-        .message_attributes(
-            "event_id",
-            aws_sdk_sqs::types::MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value("evt_dead")
-                .build()
-                .unwrap(),
-        )
+        .message_attributes("event_type", string_attribute("scan.created"))
+        .message_attributes("event_id", string_attribute("evt_dead"))
         .send()
         .await
         .unwrap();
@@ -492,4 +496,81 @@ async fn tail_follows_a_dead_letter_queue_and_refuses_to_count_receives_unasked(
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused).contains("--count-receives"));
+}
+
+fn string_attribute(value: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .unwrap()
+}
+
+/// Puts `count` events of an unrouted type on queue `name`, with the event ids
+/// `{prefix}01`, `{prefix}02`, ...; returns the ids.
+async fn put_events(stack: &LocalStack, name: &str, prefix: &str, count: usize) -> Vec<String> {
+    let ids: Vec<String> = (1..=count).map(|n| format!("{prefix}{n:02}")).collect();
+    for chunk in ids.chunks(10) {
+        let entries = chunk
+            .iter()
+            .map(|id| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(id)
+                    .message_body(format!(r#"{{"event":"unknown.type","id":"{id}"}}"#))
+                    .message_attributes("event_type", string_attribute("unknown.type"))
+                    .message_attributes("event_id", string_attribute(id))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let sent = stack
+            .sqs()
+            .send_message_batch()
+            .queue_url(stack.queue_url(name))
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .unwrap();
+        assert!(sent.failed().is_empty(), "{:?}", sent.failed());
+    }
+    ids
+}
+
+/// Every message visible on queue `name` now, each received once (and then out of sight for
+/// a minute, which no test here outlasts).
+async fn receive_everything(stack: &LocalStack, name: &str) -> Vec<Message> {
+    let mut everything = Vec::new();
+    loop {
+        let received = stack
+            .sqs()
+            .receive_message()
+            .queue_url(stack.queue_url(name))
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if received.is_empty() {
+            return everything;
+        }
+        everything.extend(received);
+    }
+}
+
+fn event_id_of(message: &Message) -> String {
+    message.message_attributes().unwrap()["event_id"]
+        .string_value()
+        .unwrap()
+        .to_string()
+}
+
+/// ApproximateReceiveCount: this receive included.
+fn receive_count(message: &Message) -> u64 {
+    message.attributes().unwrap()[&MessageSystemAttributeName::ApproximateReceiveCount]
+        .parse()
+        .unwrap()
 }

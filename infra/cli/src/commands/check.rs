@@ -6,6 +6,7 @@ use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use qpr_webhooks::receiver::keys::SECRET_PREFIX;
 
+use super::visibility::give_back;
 use crate::cli::CheckArgs;
 use crate::sender::{post, Sender, Signing};
 use crate::target::{QueueTarget, Target};
@@ -314,48 +315,119 @@ async fn send_test_event(
         );
         return;
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::time::Instant::now() < deadline {
+    let search = find_and_delete(sqs, &unrouted.url, &event_id).await;
+    match search.found {
+        Some(Ok(())) => checks.pass(format!(
+            "test event found on queue {}, then deleted",
+            unrouted.name
+        )),
+        Some(Err(error)) => checks.fail(
+            format!(
+                "test event found on queue {}, but not deleted: {error}",
+                unrouted.name
+            ),
+            format!("delete the message with event_id {event_id} from {} by hand", unrouted.name),
+        ),
+        None => checks.fail(
+            format!(
+                "test event {event_id} was answered 2xx but not found on queue {} within {} s ({} other message(s) looked at{})",
+                unrouted.name,
+                SEARCH_TIME.as_secs(),
+                search.others,
+                search
+                    .receive_error
+                    .map(|error| format!("; receiving failed: {error}"))
+                    .unwrap_or_default()
+            ),
+            "the receiver's EVENT_ROUTES must send unknown types to this queue; read its log line for the request",
+        ),
+    }
+    if let Some(problem) = search.not_given_back {
+        checks.fail(
+            format!(
+                "the search left messages of queue {} out of sight: {problem}",
+                unrouted.name
+            ),
+            format!("nothing to do: they are visible again by themselves within {SEARCH_HOLD_SECONDS} s"),
+        );
+    }
+}
+
+/// How long `--send` looks for its test event on the unrouted queue.
+const SEARCH_TIME: Duration = Duration::from_secs(20);
+/// How long each message the search receives stays out of sight: longer than the search
+/// (and its last long poll), so that the search receives each message at most once.
+const SEARCH_HOLD_SECONDS: i32 = 30;
+
+/// What the search for the test event found and did.
+struct Search {
+    /// `Some` when found: whether deleting it worked.
+    found: Option<Result<(), String>>,
+    /// The other messages it received, and gave back.
+    others: usize,
+    /// The last failed receive, if any.
+    receive_error: Option<String>,
+    /// Why some of the others could not be made visible again, if so.
+    not_given_back: Option<String>,
+}
+
+/// Looks for the message with `event_id` on the queue `url` and deletes it. SQS has no peek,
+/// and the unrouted queue has a redrive policy: each message received counts towards it. So
+/// the others are held out of sight while the search goes on (each is received at most once
+/// per check) and all given back (visibility 0) at the end.
+async fn find_and_delete(sqs: &aws_sdk_sqs::Client, url: &str, event_id: &str) -> Search {
+    let mut others: Vec<String> = Vec::new();
+    let mut found = None;
+    let mut receive_error = None;
+    let deadline = tokio::time::Instant::now() + SEARCH_TIME;
+    while found.is_none() && tokio::time::Instant::now() < deadline {
         let received = sqs
             .receive_message()
-            .queue_url(&unrouted.url)
+            .queue_url(url)
             .max_number_of_messages(10)
-            .visibility_timeout(0)
+            .visibility_timeout(SEARCH_HOLD_SECONDS)
             .wait_time_seconds(2)
-            .message_attribute_names("All")
+            .message_attribute_names("event_id")
             .send()
             .await;
-        let Ok(received) = received else { continue };
-        for message in received.messages() {
+        let received = match received {
+            Ok(output) => output.messages.unwrap_or_default(),
+            Err(error) => {
+                receive_error = Some(qpr_webhooks_aws::sdk::describe(&error));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        for message in received {
+            let Some(receipt_handle) = message.receipt_handle.clone() else {
+                continue;
+            };
             let is_ours = message
                 .message_attributes()
                 .and_then(|attributes| attributes.get("event_id"))
                 .and_then(|value| value.string_value())
-                == Some(event_id.as_str());
-            if !is_ours {
-                continue;
+                == Some(event_id);
+            if is_ours {
+                // SQS may deliver a message twice: every copy of the test event goes.
+                let deleted = sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(receipt_handle)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| qpr_webhooks_aws::sdk::describe(&error));
+                found = Some(found.take().unwrap_or(Ok(())).and(deleted));
+            } else {
+                others.push(receipt_handle);
             }
-            let deleted = sqs
-                .delete_message()
-                .queue_url(&unrouted.url)
-                .receipt_handle(message.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .is_ok();
-            checks.pass(format!(
-                "test event found on queue {}{}",
-                unrouted.name,
-                if deleted {
-                    ", then deleted"
-                } else {
-                    " (not deleted: delete it by hand)"
-                }
-            ));
-            return;
         }
     }
-    checks.fail(
-        format!("test event {event_id} was answered 2xx but is not on queue {}", unrouted.name),
-        "the receiver's EVENT_ROUTES must send unknown types to this queue; read its log line for the request",
-    );
+    let not_given_back = give_back(sqs, url, &others).await.err();
+    Search {
+        found,
+        others: others.len(),
+        receive_error,
+        not_given_back,
+    }
 }

@@ -8,6 +8,7 @@ mod replay;
 mod send;
 mod simulate;
 mod tail;
+mod visibility;
 
 use clap::CommandFactory;
 
