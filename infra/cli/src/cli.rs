@@ -63,14 +63,18 @@ pub enum Command {
     Redrive(QueueArgs),
     /// List what a dead-letter queue holds: type, id, age, receive count, failure reason
     #[command(
-        after_help = "The messages stay where they are. Receiving from a dead-letter queue changes nothing that\n\
-        matters: it has no redrive policy of its own."
+        after_help = "The messages stay where they are. SQS has no peek: the listing receives each message once\n\
+        (its receive count goes up by one), holds them all out of sight until it has seen every one,\n\
+        then makes them all visible again at once. The counts shown are those from before the listing.\n\
+        A dead-letter queue has no redrive policy of its own, so nothing moves."
     )]
     Dlq(QueueArgs),
     /// Follow a queue or dead-letter queue: each message's type, id, age and size as it arrives
     #[command(
-        after_help = "SQS has no peek: every message tail shows has been received once more. On a\n\
-        dead-letter queue that changes nothing. On a queue with a redrive policy each poll counts\n\
+        after_help = "SQS has no peek: every message tail shows has been received once more, and is held\n\
+        out of sight for --visibility-timeout seconds (30), so a message that stays on the queue is\n\
+        received once per that period; when tail stops it makes what it holds visible again. On a\n\
+        dead-letter queue that changes nothing. On a queue with a redrive policy each receive counts\n\
         towards maxReceiveCount, so tail refuses such a queue unless given --count-receives."
     )]
     Tail(TailArgs),
@@ -152,9 +156,13 @@ pub struct TailArgs {
     pub target: TargetArgs,
     /// The queue: a name of the deployment (scans, scans-dlq, ...) or a queue URL
     pub queue: String,
-    /// Follow a queue with a redrive policy anyway, each poll counting as a receive
+    /// Follow a queue with a redrive policy anyway, each receive counting towards its maxReceiveCount
     #[arg(long)]
     pub count_receives: bool,
+    /// Seconds each received message stays out of sight: a message that stays on the queue is
+    /// received once per this period (and hidden from its consumer that long)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(i32).range(1..=43200))]
+    pub visibility_timeout: i32,
     /// Stop after this many seconds without a new message (default: follow until stopped)
     #[arg(long, value_name = "SECONDS")]
     pub exit_when_idle: Option<u64>,

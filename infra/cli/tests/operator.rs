@@ -574,3 +574,83 @@ fn receive_count(message: &Message) -> u64 {
         .parse()
         .unwrap()
 }
+
+#[tokio::test]
+async fn dlq_lists_every_message_once_and_gives_each_back_with_one_more_receive() {
+    let stack = LocalStack::up();
+    let ids = put_events(&stack, "scans-dlq", "evt_dead_", 25).await;
+
+    let output = tool(&["dlq", "--local"])
+        .arg(stack.state_dir())
+        .arg("scans")
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("scans-dlq holds 25 message(s)"), "{out}");
+    assert_eq!(
+        out.matches("listing received each message once").count(),
+        1,
+        "the cost is said once: {out}"
+    );
+    for id in &ids {
+        let lines: Vec<&str> = out
+            .lines()
+            .filter(|line| line.contains(id.as_str()))
+            .collect();
+        assert_eq!(lines.len(), 1, "{id} listed once: {out}");
+        assert!(
+            lines[0].contains("received 0×"),
+            "the count from before the listing: {}",
+            lines[0]
+        );
+    }
+
+    // All visible again at once, each with exactly one more receive: the listing's (and this
+    // one, which the count includes).
+    let after = receive_everything(&stack, "scans-dlq").await;
+    let mut ids_after: Vec<String> = after.iter().map(event_id_of).collect();
+    ids_after.sort_unstable();
+    assert_eq!(ids_after, ids);
+    for message in &after {
+        assert_eq!(receive_count(message), 2, "{}", event_id_of(message));
+    }
+}
+
+#[tokio::test]
+async fn tail_on_a_queue_with_a_redrive_policy_receives_each_message_once_per_hold() {
+    let stack = LocalStack::up();
+    let ids = put_events(&stack, "scans", "evt_live_", 3).await;
+
+    // Followed for about six seconds: three polls or more.
+    let output = tool(&["tail", "--local"])
+        .arg(stack.state_dir())
+        .args(["scans", "--count-receives", "--exit-when-idle", "4"])
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains(
+            "while a message stays on scans, tail receives it once every 30 s; each receive counts towards maxReceiveCount ("
+        ),
+        "{out}"
+    );
+    for id in &ids {
+        assert_eq!(
+            out.matches(id.as_str()).count(),
+            1,
+            "{id} shown once: {out}"
+        );
+    }
+
+    // Given back when tail stopped: visible, each received once by tail (and once here).
+    let after = receive_everything(&stack, "scans").await;
+    let mut ids_after: Vec<String> = after.iter().map(event_id_of).collect();
+    ids_after.sort_unstable();
+    assert_eq!(ids_after, ids, "all still on scans: {out}");
+    for message in &after {
+        assert_eq!(receive_count(message), 2, "{}", event_id_of(message));
+    }
+    assert!(stack.messages("scans-dlq").await.is_empty());
+}

@@ -3,11 +3,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
-    QueueAttributeName,
-};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 
+use super::tail::Receives;
+use super::visibility::{give_back, set_visibility};
 use crate::cli::QueueArgs;
 use crate::target::{QueueTarget, Target};
 use crate::Exit;
@@ -145,16 +144,19 @@ pub async fn list(args: QueueArgs) -> Exit {
         Err(exit) => return exit,
     };
     let sqs = aws_sdk_sqs::Client::new(&target.aws);
-    let messages = match every_message(&sqs, &dead_letter).await {
-        Ok(messages) => messages,
+    let listing = match every_message(&sqs, &dead_letter).await {
+        Ok(listing) => listing,
         Err(error) => return super::unreachable(error),
     };
-    println!(
-        "{}-dlq holds {} message(s) (looking leaves them there; a dead-letter queue has no redrive policy of its own)",
-        queue.name,
-        messages.len()
-    );
-    for message in &messages {
+    let messages = &listing.messages;
+    println!("{}-dlq holds {} message(s)", queue.name, messages.len());
+    if !messages.is_empty() {
+        println!(
+            "(SQS has no peek: listing received each message once, so its receive count is one higher now; \
+             a dead-letter queue has no redrive policy, so nothing moves. The counts below are those from before the listing.)"
+        );
+    }
+    for message in messages {
         let reason = match message
             .message_attributes()
             .and_then(|attributes| attributes.get("quarantine_reason"))
@@ -165,7 +167,15 @@ pub async fn list(args: QueueArgs) -> Exit {
                 message.message_id().unwrap_or("?")
             ),
         };
-        println!("{}{reason}", super::tail::describe(message));
+        println!(
+            "{}{reason}",
+            super::tail::describe(message, Receives::BeforeThisReceive)
+        );
+    }
+    if let Some(problem) = &listing.not_given_back {
+        eprintln!(
+            "qpr-webhooks: {problem}; those messages become visible again by themselves within {LISTING_HOLD_SECONDS} s"
+        );
     }
     if !messages.is_empty() {
         println!(
@@ -176,53 +186,84 @@ pub async fn list(args: QueueArgs) -> Exit {
     Exit::Done
 }
 
-/// Every message of a queue, each once, made visible again afterwards.
-async fn every_message(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<Message>, String> {
-    let mut seen: HashMap<String, Message> = HashMap::new();
-    loop {
+/// How long the listing holds each message out of sight, so that no poll returns it again.
+const LISTING_HOLD_SECONDS: i32 = 30;
+/// A listing that has been holding messages this long holds them for another
+/// [`LISTING_HOLD_SECONDS`] before it goes on receiving.
+const EXTEND_HOLD_AFTER: Duration = Duration::from_secs(15);
+
+/// Every message of a queue, in the order they were received.
+struct Listing {
+    messages: Vec<Message>,
+    /// Why some messages could not be made visible again at the end, if so.
+    not_given_back: Option<String>,
+}
+
+/// Every message of a queue, each received once: held out of sight until a poll finds
+/// nothing more, then all made visible again at once.
+async fn every_message(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Listing, String> {
+    let mut messages: Vec<Message> = Vec::new();
+    let mut position_of_id: HashMap<String, usize> = HashMap::new();
+    let mut held_since = tokio::time::Instant::now();
+    let receiving: Result<(), String> = loop {
+        if !messages.is_empty() && held_since.elapsed() >= EXTEND_HOLD_AFTER {
+            if let Err(error) =
+                set_visibility(sqs, url, &receipt_handles(&messages), LISTING_HOLD_SECONDS).await
+            {
+                break Err(format!(
+                    "the listing could not keep the messages out of sight: {error}"
+                ));
+            }
+            held_since = tokio::time::Instant::now();
+        }
         let received = sqs
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(10)
-            .visibility_timeout(20)
+            .visibility_timeout(LISTING_HOLD_SECONDS)
+            // A long poll asks every SQS server: an empty answer means nothing visible is left.
+            .wait_time_seconds(1)
             .message_attribute_names("All")
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
-            .await
-            .map_err(|error| qpr_webhooks_aws::sdk::describe(&error))?
-            .messages
-            .unwrap_or_default();
-        let before = seen.len();
+            .await;
+        let received = match received {
+            Ok(output) => output.messages.unwrap_or_default(),
+            Err(error) => break Err(qpr_webhooks_aws::sdk::describe(&error)),
+        };
+        let mut new = 0;
         for message in received {
-            if let Some(id) = message.message_id.clone() {
-                seen.entry(id).or_insert(message);
+            let Some(id) = message.message_id.clone() else {
+                continue;
+            };
+            match position_of_id.get(&id) {
+                // Received again (its hold ran out): keep the first receive's counts, but
+                // only the newest receipt handle can give it back.
+                Some(&position) => {
+                    messages[position].receipt_handle = message.receipt_handle;
+                }
+                None => {
+                    position_of_id.insert(id, messages.len());
+                    messages.push(message);
+                    new += 1;
+                }
             }
         }
-        if seen.len() == before {
-            break;
+        if new == 0 {
+            break Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let messages: Vec<Message> = seen.into_values().collect();
-    for chunk in messages.chunks(10) {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(index, message)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(index.to_string())
-                    .receipt_handle(message.receipt_handle()?)
-                    .visibility_timeout(0)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let _ = sqs
-            .change_message_visibility_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
-            .await;
-    }
-    Ok(messages)
+    };
+    let not_given_back = give_back(sqs, url, &receipt_handles(&messages)).await.err();
+    receiving?;
+    Ok(Listing {
+        messages,
+        not_given_back,
+    })
+}
+
+fn receipt_handles(messages: &[Message]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|message| message.receipt_handle.clone())
+        .collect()
 }

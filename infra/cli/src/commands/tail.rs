@@ -1,10 +1,11 @@
 //! `tail`: follow a queue or dead-letter queue, one line per message as it arrives.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
+use super::visibility::give_back;
 use crate::cli::TailArgs;
 use crate::target::Target;
 use crate::Exit;
@@ -56,31 +57,40 @@ pub async fn run(args: TailArgs) -> Exit {
             .and_then(|attributes| attributes.get(&QueueAttributeName::RedrivePolicy).cloned()),
         Err(error) => return super::unreachable(qpr_webhooks_aws::sdk::describe(&error)),
     };
-    if redrive.is_some() && !args.count_receives {
-        return super::usage(format!(
-            "{} has a redrive policy: SQS has no peek, so every message tail shows is received once more and moves to the dead-letter queue after maxReceiveCount looks. Give --count-receives to follow it anyway, or follow its dead-letter queue.",
-            args.queue
-        ));
-    }
-    if redrive.is_some() {
-        println!(
-            "following {} — each message shown counts as a receive towards maxReceiveCount",
-            args.queue
-        );
-    } else {
-        println!(
-            "following {} — no redrive policy here, so receiving changes nothing",
-            args.queue
-        );
+    let max_receive_count = redrive.as_deref().map(|policy| {
+        serde_json::from_str::<serde_json::Value>(policy)
+            .ok()
+            .and_then(|policy| policy["maxReceiveCount"].as_u64())
+            .map_or_else(|| "?".to_string(), |count| count.to_string())
+    });
+    let hold = args.visibility_timeout;
+    match &max_receive_count {
+        Some(_) if !args.count_receives => {
+            return super::usage(format!(
+                "{} has a redrive policy: SQS has no peek, so every message tail shows is received once more and moves to the dead-letter queue after maxReceiveCount receives. Give --count-receives to follow it anyway, or follow its dead-letter queue.",
+                args.queue
+            ));
+        }
+        Some(max_receive_count) => println!(
+            "following {queue}: SQS has no peek, so while a message stays on {queue}, tail receives it once every {hold} s; \
+             each receive counts towards maxReceiveCount ({max_receive_count}), and a message tail received is hidden from the consumer for up to {hold} s",
+            queue = args.queue
+        ),
+        None => println!(
+            "following {queue}: no redrive policy here, so receiving changes nothing (tail receives a message that stays on {queue} once every {hold} s)",
+            queue = args.queue
+        ),
     }
     let mut seen = HashSet::new();
+    let mut held = Held::new(hold);
     let mut idle_since = tokio::time::Instant::now();
     loop {
         let received = sqs
             .receive_message()
             .queue_url(&url)
             .max_number_of_messages(10)
-            .visibility_timeout(0)
+            // Held out of sight for `hold` seconds: the next polls do not receive it again.
+            .visibility_timeout(hold)
             .wait_time_seconds(2)
             .message_attribute_names("All")
             .message_system_attribute_names(MessageSystemAttributeName::All)
@@ -88,18 +98,25 @@ pub async fn run(args: TailArgs) -> Exit {
             .await;
         let messages = match received {
             Ok(output) => output.messages.unwrap_or_default(),
-            Err(error) => return super::unreachable(qpr_webhooks_aws::sdk::describe(&error)),
+            Err(error) => {
+                held.give_back(&sqs, &url).await;
+                return super::unreachable(qpr_webhooks_aws::sdk::describe(&error));
+            }
         };
+        held.forget_expired();
         let mut new = 0;
         for message in messages {
             let Some(id) = message.message_id.clone() else {
                 continue;
             };
+            if let Some(handle) = message.receipt_handle.clone() {
+                held.hold(id.clone(), handle);
+            }
             if !seen.insert(id) {
                 continue;
             }
             new += 1;
-            println!("{}", describe(&message));
+            println!("{}", describe(&message, Receives::AsCountedNow));
         }
         if new > 0 {
             idle_since = tokio::time::Instant::now();
@@ -107,13 +124,72 @@ pub async fn run(args: TailArgs) -> Exit {
             .exit_when_idle
             .is_some_and(|idle| idle_since.elapsed() >= Duration::from_secs(idle))
         {
+            held.give_back(&sqs, &url).await;
             return Exit::Done;
         }
     }
 }
 
+/// The messages tail received in the last hold period, still out of sight: given back when
+/// it stops, so that the consumer need not wait for the hold to run out.
+struct Held {
+    hold_seconds: i32,
+    /// The newest receipt handle of each message id, and when it was received.
+    handles: HashMap<String, (String, tokio::time::Instant)>,
+}
+
+impl Held {
+    fn new(hold_seconds: i32) -> Self {
+        Self {
+            hold_seconds,
+            handles: HashMap::new(),
+        }
+    }
+
+    fn hold_period(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.hold_seconds).unwrap_or(0))
+    }
+
+    /// Forgets the messages whose hold ran out: they are visible again.
+    fn forget_expired(&mut self) {
+        let period = self.hold_period();
+        self.handles
+            .retain(|_, (_, received)| received.elapsed() < period);
+    }
+
+    fn hold(&mut self, id: String, receipt_handle: String) {
+        self.handles
+            .insert(id, (receipt_handle, tokio::time::Instant::now()));
+    }
+
+    async fn give_back(&mut self, sqs: &aws_sdk_sqs::Client, url: &str) {
+        let period = self.hold_period();
+        let still_held: Vec<String> = self
+            .handles
+            .drain()
+            .filter(|(_, (_, received))| received.elapsed() < period)
+            .map(|(_, (handle, _))| handle)
+            .collect();
+        if let Err(problem) = give_back(sqs, url, &still_held).await {
+            eprintln!(
+                "qpr-webhooks: {problem}; those messages become visible again by themselves within {} s",
+                self.hold_seconds
+            );
+        }
+    }
+}
+
+/// Which receive count a line shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receives {
+    /// ApproximateReceiveCount as received: this receive included.
+    AsCountedNow,
+    /// The count before this receive (a listing that receives each message once).
+    BeforeThisReceive,
+}
+
 /// One line: type, id, age, size, receives, and the quarantine reason when there is one.
-pub fn describe(message: &aws_sdk_sqs::types::Message) -> String {
+pub fn describe(message: &aws_sdk_sqs::types::Message, receives: Receives) -> String {
     let attribute = |name: &str| {
         message
             .message_attributes()
@@ -136,8 +212,13 @@ pub fn describe(message: &aws_sdk_sqs::types::Message) -> String {
         .map_or("?".to_string(), |sent| {
             format!("{}s", now_ms.saturating_sub(sent) / 1000)
         });
-    let receives =
-        system(MessageSystemAttributeName::ApproximateReceiveCount).unwrap_or_else(|| "?".into());
+    let counted = system(MessageSystemAttributeName::ApproximateReceiveCount)
+        .and_then(|count| count.parse::<u64>().ok());
+    let receives = match (counted, receives) {
+        (None, _) => "?".to_string(),
+        (Some(count), Receives::AsCountedNow) => count.to_string(),
+        (Some(count), Receives::BeforeThisReceive) => count.saturating_sub(1).to_string(),
+    };
     let mut line = format!(
         "{:<24} {:<28} age {:>6} {:>7} bytes  received {}×",
         attribute("event_type"),
