@@ -57,8 +57,10 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Move a dead-letter queue's messages back to the queue they came from
     #[command(
-        after_help = "Uses SQS's message-move task; where SQS does not offer it (a local emulator), moves the\n\
-        messages one by one (received, sent to the source queue with their attributes, deleted)."
+        after_help = "Uses SQS's message-move task and prints its handle. Only where the endpoint does not have\n\
+        that operation at all (a local emulator such as moto) does it move the messages one by one\n\
+        (received, sent to the source queue with their attributes, deleted). Any other refusal\n\
+        (access denied, throttling, a move task already running) is reported, and nothing moves."
     )]
     Redrive(QueueArgs),
     /// List what a dead-letter queue holds: type, id, age, receive count, failure reason
