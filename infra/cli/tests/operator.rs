@@ -124,7 +124,7 @@ fn scripted_receiver(statuses: Vec<u16>) -> (String, Arc<AtomicUsize>) {
 
 #[test]
 fn every_subcommand_explains_itself() {
-    let cases: [(&[&str], &[&str]); 8] = [
+    let cases: [(&[&str], &[&str]); 11] = [
         (
             &[],
             &[
@@ -132,6 +132,9 @@ fn every_subcommand_explains_itself() {
                 "check",
                 "send",
                 "tail",
+                "replay",
+                "redrive",
+                "dlq",
                 "simulate",
                 "event-source",
                 "completions",
@@ -156,7 +159,38 @@ fn every_subcommand_explains_itself() {
         ),
         (
             &["tail"],
-            &["--count-receives", "no peek", "--exit-when-idle"],
+            &[
+                "--count-receives",
+                "no peek",
+                "--exit-when-idle",
+                "--visibility-timeout",
+            ],
+        ),
+        (
+            &["replay"],
+            &[
+                "--id",
+                "--type",
+                "--since",
+                "--until",
+                "--dry-run",
+                "--force",
+                "replay=true",
+            ],
+        ),
+        (
+            &["redrive"],
+            &["--stack", "--local", "message-move task", "one by one"],
+        ),
+        (
+            &["dlq"],
+            &[
+                "--stack",
+                "--local",
+                "no peek",
+                "visible again",
+                "before the listing",
+            ],
         ),
         (
             &["simulate"],
