@@ -29,6 +29,7 @@ use crate::contract::message::{
 use crate::contract::pointer::{
     PayloadPointer, ATTR_EXTENDED_PAYLOAD_SIZE, ATTR_LEGACY_PAYLOAD_SIZE,
 };
+use crate::receiver::ports::PortError;
 
 /// Records of different lanes handled at once, unless `RECORD_CONCURRENCY` says otherwise.
 pub const DEFAULT_RECORD_CONCURRENCY: usize = 10;
@@ -200,7 +201,7 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
                 None => lanes.push((key, vec![(index, record)])),
             }
         }
-        let completed = self.completed_in_store(&batch.records).await;
+        let completed = self.completed_in_store(&batch.records, stop_at).await;
         let context = BatchContext {
             stop_at,
             deadline,
@@ -243,8 +244,12 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
     }
 
     /// The batch's keys already completed in the idempotency store, in one batched read; on a
-    /// failed read none, and each record's claim finds out.
-    async fn completed_in_store(&self, records: &[SqsMessage]) -> HashSet<String> {
+    /// failed read (or none by `stop_at`) none, and each record's claim finds out.
+    async fn completed_in_store(
+        &self,
+        records: &[SqsMessage],
+        stop_at: Instant,
+    ) -> HashSet<String> {
         let Some(idempotency) = &self.idempotency else {
             return HashSet::new();
         };
@@ -259,9 +264,10 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
         if keys.is_empty() {
             return HashSet::new();
         }
-        idempotency
+        let lookup = idempotency
             .store
-            .completed(&keys, epoch_seconds(SystemTime::now()))
+            .completed(&keys, epoch_seconds(SystemTime::now()));
+        within(stop_at, "BatchGetItem", lookup)
             .await
             .unwrap_or_else(|error| {
                 tracing::warn!(error = %error, "cannot read the idempotency store; each record's claim will");
@@ -304,7 +310,7 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
         if let Some(reason) = string_attribute(record, ATTR_QUARANTINE_REASON) {
             return Err(RecordFailure::Quarantined(reason.to_string()));
         }
-        let body = self.body_of(record).await?;
+        let body = self.body_of(record, context.stop_at).await?;
         let envelope = Envelope::parse_str(&body)?;
         check_attribute(record, ATTR_EVENT_TYPE, &envelope.event)?;
         let event_id = check_attribute(record, ATTR_EVENT_ID, &envelope.id)?;
@@ -344,8 +350,13 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
         })
     }
 
-    /// The record's body: the message's own, or the claim-check object its pointer names.
-    async fn body_of<'r>(&self, record: &'r SqsMessage) -> Result<Cow<'r, str>, RecordFailure> {
+    /// The record's body: the message's own, or the claim-check object its pointer names
+    /// (fetched by `stop_at`, else the record fails).
+    async fn body_of<'r>(
+        &self,
+        record: &'r SqsMessage,
+        stop_at: Instant,
+    ) -> Result<Cow<'r, str>, RecordFailure> {
         let body = record.body.as_deref().ok_or(RecordFailure::NoBody)?;
         let is_pointer = [ATTR_EXTENDED_PAYLOAD_SIZE, ATTR_LEGACY_PAYLOAD_SIZE]
             .iter()
@@ -355,22 +366,30 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
         }
         let pointer = PayloadPointer::parse(body)?;
         let Some(payloads) = &self.payloads else {
-            return Err(RecordFailure::PayloadUnavailable(
-                "this consumer has no payload bucket configured".into(),
-            ));
+            return Err(RecordFailure::PayloadUnavailable {
+                bucket: pointer.bucket,
+                key: pointer.key,
+                detail: "this consumer has no payload bucket configured".into(),
+            });
         };
-        match payloads.fetch(&pointer).await {
+        match within(stop_at, "GetObject", payloads.fetch(&pointer)).await {
             Ok(Some(payload)) => Ok(Cow::Owned(payload)),
             Ok(None) => Err(RecordFailure::PayloadMissing {
                 bucket: pointer.bucket,
                 key: pointer.key,
             }),
-            Err(error) => Err(RecordFailure::PayloadUnavailable(error.to_string())),
+            Err(error) => Err(RecordFailure::PayloadUnavailable {
+                bucket: pointer.bucket,
+                key: pointer.key,
+                detail: error.to_string(),
+            }),
         }
     }
 
     /// Runs the handler unless the idempotency store says the event is done (`Ok(false)`):
-    /// claimed before, completed after, released when the handler fails.
+    /// claimed before, completed after, released when the handler fails. Every store call
+    /// ends by `stop_at` like the handler: one that has not answered by then is given up, so
+    /// the batch is still answered before the invocation's deadline.
     async fn run_once(
         &self,
         delivered: &Delivered<'_>,
@@ -392,15 +411,14 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
         let in_progress_until =
             epoch_millis(now + context.deadline.saturating_duration_since(Instant::now()));
         let expires_at = epoch_seconds(now + idempotency.ttl);
-        let claim = idempotency
-            .store
-            .claim(
-                &key,
-                epoch_millis(now),
-                in_progress_until,
-                expires_at,
-                forced,
-            )
+        let claim = idempotency.store.claim(
+            &key,
+            epoch_millis(now),
+            in_progress_until,
+            expires_at,
+            forced,
+        );
+        let claim = within(context.stop_at, "PutItem", claim)
             .await
             .map_err(|error| RecordFailure::StoreUnavailable(error.to_string()))?;
         match claim {
@@ -411,7 +429,8 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
         match self.run_handler(delivered, context.stop_at).await {
             Ok(()) => {
                 let expires_at = epoch_seconds(SystemTime::now() + idempotency.ttl);
-                if let Err(error) = idempotency.store.complete(&key, expires_at).await {
+                let complete = idempotency.store.complete(&key, expires_at);
+                if let Err(error) = within(context.stop_at, "UpdateItem", complete).await {
                     // The handler ran: the record must leave the queue. The in-progress mark
                     // lapses with the invocation; a later delivery would run it again.
                     tracing::warn!(event_id = delivered.event_id, error = %error, "handled, but not marked completed");
@@ -419,7 +438,8 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
                 Ok(true)
             }
             Err(failure) => {
-                if let Err(error) = idempotency.store.release(&key).await {
+                let release = idempotency.store.release(&key);
+                if let Err(error) = within(context.stop_at, "DeleteItem", release).await {
                     tracing::warn!(event_id = delivered.event_id, error = %error, "cannot release the in-progress mark; it lapses with the invocation");
                 }
                 Err(failure)
@@ -457,6 +477,22 @@ impl<I> Idempotency<I> {
     fn key(&self, event_id: &str) -> String {
         format!("{}#{event_id}", self.namespace)
     }
+}
+
+/// `call`'s answer, or a failure of `operation` when it has not answered by `stop_at`.
+async fn within<T>(
+    stop_at: Instant,
+    operation: &'static str,
+    call: impl Future<Output = Result<T, PortError>>,
+) -> Result<T, PortError> {
+    tokio::time::timeout_at(stop_at, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(PortError::new(
+                operation,
+                "no answer before the invocation's deadline",
+            ))
+        })
 }
 
 /// `true` or `forced` on a replayed message; `forced` runs the handler again.

@@ -58,8 +58,12 @@ pub enum RecordFailure {
     NotAPointer(#[from] crate::contract::pointer::NotAPointer),
     #[error("the claim-check object s3://{bucket}/{key} does not exist")]
     PayloadMissing { bucket: String, key: String },
-    #[error("the claim-check object cannot be read: {0}")]
-    PayloadUnavailable(String),
+    #[error("the claim-check object s3://{bucket}/{key} cannot be read: {detail}")]
+    PayloadUnavailable {
+        bucket: String,
+        key: String,
+        detail: String,
+    },
     #[error("another delivery of this event is being processed now")]
     InProgress,
     #[error("the idempotency store cannot be used: {0}")]
@@ -80,7 +84,7 @@ impl RecordFailure {
             Self::Panicked(_) => "panicked",
             Self::TimedOut | Self::NotReached => "deadline",
             Self::NotAPointer(_) | Self::PayloadMissing { .. } => "payload_missing",
-            Self::PayloadUnavailable(_) => "payload_unavailable",
+            Self::PayloadUnavailable { .. } => "payload_unavailable",
             Self::InProgress => "in_progress",
             Self::StoreUnavailable(_) => "store_unavailable",
         }

@@ -394,6 +394,33 @@ mod claim_check {
             .text()
             .contains("s3://payloads/payloads/scans/gone does not exist"));
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fetch_that_hangs_fails_its_record_before_the_deadline_naming_the_object() {
+        let payloads = MemoryPayloads::default();
+        payloads.put("payloads/scans/req-1", &scan("evt_large"));
+        payloads.set_hanging(true);
+        let consumer = Consumer::new(Recording::default(), "test").with_payloads(payloads);
+        let (logs, _guard) = crate::testing::CapturedLogs::start();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let records = batch(vec![
+            pointer_record("m1", "evt_large", "payloads/scans/req-1"),
+            sqs_record("m2", &scan("evt_small"), None),
+        ]);
+        let report = tokio::time::timeout_at(deadline, consumer.process_until(&records, deadline))
+            .await
+            .expect("answered before the invocation's deadline");
+        assert!(Instant::now() <= deadline - DEADLINE_MARGIN);
+        assert_eq!(report.failed_ids(), ["m1"]);
+        assert_eq!(report.failures["payload_unavailable"], 1);
+        assert!(
+            logs.text()
+                .contains("s3://payloads/payloads/scans/req-1 cannot be read"),
+            "{}",
+            logs.text()
+        );
+        assert_eq!(handled(&consumer), ["evt_small"]);
+    }
 }
 
 mod idempotency {
@@ -542,6 +569,136 @@ mod idempotency {
         assert_eq!(report.failed_ids(), ["m1", "m2"]);
         assert_eq!(report.failures["store_unavailable"], 2);
         assert!(handled(&consumer).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_store_after_a_hung_handler_still_answers_before_the_deadline() {
+        let store = MemoryIdempotency::default();
+        // The hung handler's release and the others' completion never answer.
+        store.set_hanging(&["UpdateItem", "DeleteItem"]);
+        let consumer = Consumer::new(Unruly::default(), "test").with_idempotency(
+            store.clone(),
+            "scans-consumer",
+            DAY,
+        );
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let records = batch(vec![
+            sqs_record("m1", &scan("evt_1"), None),
+            sqs_record("m2", &scan("evt_hang"), None),
+            sqs_record("m3", &scan("evt_3"), None),
+        ]);
+        let report = tokio::time::timeout_at(deadline, consumer.process_until(&records, deadline))
+            .await
+            .expect("answered before the invocation's deadline");
+        assert!(Instant::now() <= deadline - DEADLINE_MARGIN);
+        assert_eq!(report.failed_ids(), ["m2"]);
+        assert_eq!(report.failures["deadline"], 1);
+        let mut handled = consumer.handler.handled.lock().unwrap().clone();
+        handled.sort_unstable();
+        assert_eq!(handled, ["evt_1", "evt_3"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_claim_that_hangs_fails_its_record_in_time_and_the_handler_never_runs() {
+        for hanging in [
+            &["PutItem"][..],
+            &["BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"],
+        ] {
+            let store = MemoryIdempotency::default();
+            store.set_hanging(hanging);
+            let consumer = consumer(&store, vec![]);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            let records = batch(vec![
+                sqs_record("m1", &scan("evt_1"), None),
+                sqs_record("m2", &scan("evt_2"), None),
+            ]);
+            let report =
+                tokio::time::timeout_at(deadline, consumer.process_until(&records, deadline))
+                    .await
+                    .expect("answered before the invocation's deadline");
+            assert!(Instant::now() <= deadline - DEADLINE_MARGIN, "{hanging:?}");
+            assert_eq!(report.failed_ids(), ["m1", "m2"], "{hanging:?}");
+            assert!(handled(&consumer).is_empty(), "{hanging:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_claim_that_hangs_says_the_store_did_not_answer() {
+        let store = MemoryIdempotency::default();
+        store.set_hanging(&["PutItem"]);
+        let consumer = consumer(&store, vec![]);
+        let (logs, _guard) = crate::testing::CapturedLogs::start();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let records = batch(vec![sqs_record("m1", &scan("evt_1"), None)]);
+        let report = tokio::time::timeout_at(deadline, consumer.process_until(&records, deadline))
+            .await
+            .expect("answered before the invocation's deadline");
+        assert_eq!(report.failures["store_unavailable"], 1);
+        assert!(
+            logs.text()
+                .contains("PutItem failed: no answer before the invocation's deadline"),
+            "{}",
+            logs.text()
+        );
+    }
+
+    /// Reads the event's idempotency record while it runs, as it stands in the store then.
+    struct Peeking {
+        store: MemoryIdempotency,
+        seen: Mutex<Option<IdempotencyRecord>>,
+    }
+
+    impl EventHandler for Peeking {
+        async fn handle(&self, event: &Delivered<'_>) -> Result<(), HandlerError> {
+            *self.seen.lock().unwrap() = self
+                .store
+                .record(&format!("scans-consumer#{}", event.event_id));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_in_progress_mark_lapses_with_the_invocation_and_the_completed_one_after_the_ttl() {
+        const TTL: Duration = Duration::from_secs(3 * 3600);
+        const INVOCATION_LEFT: Duration = Duration::from_secs(60);
+        let store = MemoryIdempotency::default();
+        let consumer = Consumer::new(
+            Peeking {
+                store: store.clone(),
+                seen: Mutex::new(None),
+            },
+            "test",
+        )
+        .with_idempotency(store.clone(), "scans-consumer", TTL);
+        let before = SystemTime::now();
+        let deadline = Instant::now() + INVOCATION_LEFT;
+        let report = consumer
+            .process_until(
+                &batch(vec![sqs_record("m1", &scan("evt_1"), None)]),
+                deadline,
+            )
+            .await;
+        let after = SystemTime::now();
+        assert!(report.failed_ids().is_empty());
+
+        // The invocation's own deadline, not the earlier time records stop at.
+        let in_progress = consumer.handler.seen.lock().unwrap().clone().unwrap();
+        assert!(!in_progress.completed);
+        let slack_ms = 50;
+        assert!(
+            (epoch_millis(before + INVOCATION_LEFT) - slack_ms
+                ..=epoch_millis(after + INVOCATION_LEFT) + slack_ms)
+                .contains(&in_progress.in_progress_until),
+            "{in_progress:?}"
+        );
+
+        let completed = store.record("scans-consumer#evt_1").unwrap();
+        assert!(completed.completed);
+        assert!(
+            (epoch_seconds(before + TTL)..=epoch_seconds(after + TTL))
+                .contains(&completed.expires_at),
+            "{completed:?}"
+        );
     }
 
     #[tokio::test]

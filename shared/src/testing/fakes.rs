@@ -224,16 +224,26 @@ impl ObjectStore for MemoryObjects {
 #[derive(Clone, Default)]
 pub struct MemoryPayloads {
     objects: Arc<Mutex<HashMap<String, String>>>,
+    hanging: Arc<Mutex<bool>>,
 }
 
 impl MemoryPayloads {
     pub fn put(&self, key: &str, body: &str) {
         lock(&self.objects).insert(key.to_string(), body.to_string());
     }
+
+    /// Every fetch waits for ever (as a stalled connection would) while set.
+    pub fn set_hanging(&self, hanging: bool) {
+        *lock(&self.hanging) = hanging;
+    }
 }
 
 impl PayloadSource for MemoryPayloads {
     async fn fetch(&self, pointer: &PayloadPointer) -> Result<Option<String>, PortError> {
+        let hanging = *lock(&self.hanging);
+        if hanging {
+            std::future::pending::<()>().await;
+        }
         Ok(lock(&self.objects).get(&pointer.key).cloned())
     }
 }
@@ -251,12 +261,19 @@ pub struct IdempotencyRecord {
 pub struct MemoryIdempotency {
     records: Arc<Mutex<HashMap<String, IdempotencyRecord>>>,
     failing: Arc<Mutex<bool>>,
+    hanging: Arc<Mutex<Vec<&'static str>>>,
     reads: Arc<AtomicUsize>,
 }
 
 impl MemoryIdempotency {
     pub fn set_failing(&self, failing: bool) {
         *lock(&self.failing) = failing;
+    }
+
+    /// Calls of these operations (`BatchGetItem`, `PutItem`, `UpdateItem`, `DeleteItem`) wait
+    /// for ever, as a stalled connection would.
+    pub fn set_hanging(&self, operations: &[&'static str]) {
+        *lock(&self.hanging) = operations.to_vec();
     }
 
     pub fn record(&self, key: &str) -> Option<IdempotencyRecord> {
@@ -272,7 +289,11 @@ impl MemoryIdempotency {
         self.reads.load(Ordering::SeqCst)
     }
 
-    fn check(&self, operation: &'static str) -> Result<(), PortError> {
+    async fn check(&self, operation: &'static str) -> Result<(), PortError> {
+        let hanging = lock(&self.hanging).contains(&operation);
+        if hanging {
+            std::future::pending::<()>().await;
+        }
         if *lock(&self.failing) {
             return Err(PortError::new(operation, "could not reach the service"));
         }
@@ -282,7 +303,7 @@ impl MemoryIdempotency {
 
 impl IdempotencyStore for MemoryIdempotency {
     async fn completed(&self, keys: &[String], now: i64) -> Result<HashSet<String>, PortError> {
-        self.check("BatchGetItem")?;
+        self.check("BatchGetItem").await?;
         self.reads.fetch_add(1, Ordering::SeqCst);
         let records = lock(&self.records);
         Ok(keys
@@ -304,7 +325,7 @@ impl IdempotencyStore for MemoryIdempotency {
         expires_at: i64,
         force: bool,
     ) -> Result<Claim, PortError> {
-        self.check("PutItem")?;
+        self.check("PutItem").await?;
         // Let a concurrent delivery run while this claim is "in flight".
         tokio::task::yield_now().await;
         let mut records = lock(&self.records);
@@ -332,7 +353,7 @@ impl IdempotencyStore for MemoryIdempotency {
     }
 
     async fn complete(&self, key: &str, expires_at: i64) -> Result<(), PortError> {
-        self.check("UpdateItem")?;
+        self.check("UpdateItem").await?;
         if let Some(record) = lock(&self.records).get_mut(key) {
             record.completed = true;
             record.expires_at = expires_at;
@@ -341,7 +362,7 @@ impl IdempotencyStore for MemoryIdempotency {
     }
 
     async fn release(&self, key: &str) -> Result<(), PortError> {
-        self.check("DeleteItem")?;
+        self.check("DeleteItem").await?;
         lock(&self.records).remove(key);
         Ok(())
     }
