@@ -6,25 +6,24 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 pub use lambda_runtime::Error;
 use lambda_runtime::{service_fn, tracing, LambdaEvent};
-use qpr_webhooks::consumer::{Consumer, EventHandler};
+pub use qpr_webhooks::consumer::IDEMPOTENCY_TTL_VAR;
+use qpr_webhooks::consumer::{idempotency_ttl, Consumer, EventHandler};
 
 use crate::invocation::deadline;
 use crate::{s3, sdk_config, DynamoDbIdempotency, S3Payloads};
 
 /// The idempotency store's table; unset: deliveries are deduplicated within a batch only.
 pub const IDEMPOTENCY_TABLE_VAR: &str = "IDEMPOTENCY_TABLE";
-/// How long a completed event skips its deliveries (default 7 days).
-pub const IDEMPOTENCY_TTL_VAR: &str = "IDEMPOTENCY_TTL_SECONDS";
 /// The prefix of this consumer's keys (default: the function's name).
 pub const IDEMPOTENCY_NAMESPACE_VAR: &str = "IDEMPOTENCY_NAMESPACE";
-const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Limit of each AWS call a consumer makes, retries included.
 const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs `handler` as an SQS consumer: logs through the runtime's default subscriber, reads
 /// `METRICS_NAMESPACE` and `RECORD_CONCURRENCY`, resolves claim-check pointers from S3, uses
-/// the idempotency store when `IDEMPOTENCY_TABLE` is set, and answers each batch with its
-/// partial batch failures before the invocation's deadline.
+/// the idempotency store when `IDEMPOTENCY_TABLE` is set (failing at start-up on an unusable
+/// `IDEMPOTENCY_TTL_SECONDS`), and answers each batch with its partial batch failures before
+/// the invocation's deadline.
 pub async fn run<H: EventHandler>(handler: H) -> Result<(), Error> {
     tracing::init_default_subscriber();
     let var = |name: &str| {
@@ -37,9 +36,9 @@ pub async fn run<H: EventHandler>(handler: H) -> Result<(), Error> {
         .with_payloads(S3Payloads::new(s3::client(&aws)));
     match var(IDEMPOTENCY_TABLE_VAR) {
         Some(table) => {
-            let ttl = var(IDEMPOTENCY_TTL_VAR)
-                .and_then(|seconds| seconds.trim().parse().ok())
-                .map_or(DEFAULT_IDEMPOTENCY_TTL, Duration::from_secs);
+            let ttl = idempotency_ttl(var).inspect_err(
+                |error| tracing::error!(error = %error, "consumer configuration is invalid"),
+            )?;
             let namespace = var(IDEMPOTENCY_NAMESPACE_VAR)
                 .or_else(|| var("AWS_LAMBDA_FUNCTION_NAME"))
                 .unwrap_or_else(|| "consumer".to_string());

@@ -4,6 +4,7 @@
 //! maxReceiveCount, end in its dead-letter queue.
 
 mod batch;
+mod config;
 mod failure;
 mod metrics;
 pub mod ports;
@@ -11,6 +12,9 @@ pub mod ports;
 pub use batch::{
     Consumer, Delivered, EventHandler, DEADLINE_MARGIN, DEFAULT_RECORD_CONCURRENCY,
     RECORD_CONCURRENCY_VAR,
+};
+pub use config::{
+    idempotency_ttl, ConsumerConfigError, DEFAULT_IDEMPOTENCY_TTL, IDEMPOTENCY_TTL_VAR,
 };
 pub use failure::{HandlerError, RecordFailure, UnsupportedEvent};
 pub use metrics::{

@@ -1,0 +1,89 @@
+//! The consumers' settings that have rules of their own, read from the environment once at
+//! start-up: a value that is set but unusable stops the function with a message saying why,
+//! as the receiver's configuration does, never a silent default.
+
+use std::time::Duration;
+
+/// How long a completed event skips its deliveries, in seconds.
+pub const IDEMPOTENCY_TTL_VAR: &str = "IDEMPOTENCY_TTL_SECONDS";
+/// Longer than 3QPR's retries of one delivery.
+pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Ten years: the expiry is computed from the clock, and must stay a time the clock can hold.
+const MAX_IDEMPOTENCY_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConsumerConfigError {
+    #[error("{var}={value:?} is not a whole number of seconds from 1 to {max}")]
+    BadSeconds {
+        var: &'static str,
+        value: String,
+        max: u64,
+    },
+}
+
+/// `IDEMPOTENCY_TTL_SECONDS` read through `var`: [`DEFAULT_IDEMPOTENCY_TTL`] when unset.
+pub fn idempotency_ttl(
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<Duration, ConsumerConfigError> {
+    let Some(value) = var(IDEMPOTENCY_TTL_VAR) else {
+        return Ok(DEFAULT_IDEMPOTENCY_TTL);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(seconds) if (1..=MAX_IDEMPOTENCY_TTL_SECONDS).contains(&seconds) => {
+            Ok(Duration::from_secs(seconds))
+        }
+        _ => Err(ConsumerConfigError::BadSeconds {
+            var: IDEMPOTENCY_TTL_VAR,
+            value,
+            max: MAX_IDEMPOTENCY_TTL_SECONDS,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ttl_from(value: Option<&str>) -> Result<Duration, ConsumerConfigError> {
+        idempotency_ttl(|name| {
+            assert_eq!(name, IDEMPOTENCY_TTL_VAR);
+            value.map(str::to_string)
+        })
+    }
+
+    #[test]
+    fn unset_the_ttl_is_seven_days() {
+        assert_eq!(ttl_from(None), Ok(Duration::from_secs(604_800)));
+    }
+
+    #[test]
+    fn a_whole_number_of_seconds_is_the_ttl() {
+        assert_eq!(ttl_from(Some("3600")), Ok(Duration::from_secs(3600)));
+        assert_eq!(ttl_from(Some(" 86400\n")), Ok(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_usable_number_is_an_error_naming_it() {
+        for bad in [
+            "7d",
+            "-1",
+            "0",
+            "1.5",
+            "",
+            "315360001",
+            "99999999999999999999",
+        ] {
+            let error = ttl_from(Some(bad)).unwrap_err();
+            assert_eq!(
+                error,
+                ConsumerConfigError::BadSeconds {
+                    var: IDEMPOTENCY_TTL_VAR,
+                    value: bad.to_string(),
+                    max: MAX_IDEMPOTENCY_TTL_SECONDS,
+                }
+            );
+            let message = error.to_string();
+            assert!(message.contains("IDEMPOTENCY_TTL_SECONDS"), "{message}");
+        }
+    }
+}
