@@ -3,6 +3,7 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use qpr_webhooks::consumer::ports::PayloadSource;
 use qpr_webhooks::contract::pointer::PayloadPointer;
 use qpr_webhooks::receiver::ports::{ObjectStore, PortError};
@@ -40,7 +41,12 @@ impl S3Payloads {
     }
 }
 
+/// What S3 answers for a missing key when the caller may not list the bucket.
+const ACCESS_DENIED: &str = "AccessDenied";
+
 impl PayloadSource for S3Payloads {
+    /// The object's text; `None` for NoSuchKey only. Every failure's detail leaves naming the
+    /// object to the caller, which knows the pointer.
     async fn fetch(&self, pointer: &PayloadPointer) -> Result<Option<String>, PortError> {
         let (bucket, key) = (&pointer.bucket, &pointer.key);
         let output = match self
@@ -55,6 +61,15 @@ impl PayloadSource for S3Payloads {
             Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
                 return Ok(None)
             }
+            Err(error) if error.code() == Some(ACCESS_DENIED) => {
+                return Err(PortError::new(
+                    "GetObject",
+                    format!(
+                        "{} (S3 answers so for a missing object too when the function may not s3:ListBucket)",
+                        describe(&error)
+                    ),
+                ))
+            }
             Err(error) => return Err(PortError::new("GetObject", describe(&error))),
         };
         let bytes = output
@@ -65,7 +80,7 @@ impl PayloadSource for S3Payloads {
             .into_bytes();
         String::from_utf8(bytes.to_vec())
             .map(Some)
-            .map_err(|_| PortError::new("GetObject", format!("{key} is not UTF-8 text")))
+            .map_err(|_| PortError::new("GetObject", "the object is not UTF-8 text"))
     }
 }
 
@@ -93,5 +108,98 @@ impl ObjectStore for S3Objects {
             .await
             .map_err(|error| PortError::new("PutObject", describe(&error)))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        reason = "a test: an unexpected value fails it at once"
+    )]
+
+    use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+    use aws_sdk_s3::types::error::NoSuchKey;
+    use aws_smithy_mocks::{mock, mock_client, MockResponse};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn pointer() -> PayloadPointer {
+        PayloadPointer {
+            bucket: "payloads".into(),
+            key: "payloads/scans/req-1".into(),
+        }
+    }
+
+    fn payloads_answering(
+        answer: impl Fn() -> MockResponse<GetObjectOutput, GetObjectError> + Send + Sync + 'static,
+    ) -> S3Payloads {
+        let rule = mock!(aws_sdk_s3::Client::get_object)
+            .match_requests(|request| {
+                request.bucket() == Some("payloads")
+                    && request.key() == Some("payloads/scans/req-1")
+            })
+            .then_compute_response(move |_| answer());
+        S3Payloads::new(mock_client!(aws_sdk_s3, [&rule]))
+    }
+
+    #[tokio::test]
+    async fn the_object_named_by_the_pointer_is_fetched_as_text() {
+        let payloads = payloads_answering(|| {
+            MockResponse::Output(
+                GetObjectOutput::builder()
+                    .body(ByteStream::from_static(b"{\"event\":\"scan.created\"}"))
+                    .build(),
+            )
+        });
+        assert_eq!(
+            payloads.fetch(&pointer()).await,
+            Ok(Some(r#"{"event":"scan.created"}"#.to_string()))
+        );
+    }
+
+    #[tokio::test]
+    async fn no_such_key_is_a_missing_object() {
+        let payloads = payloads_answering(|| {
+            MockResponse::Error(GetObjectError::NoSuchKey(NoSuchKey::builder().build()))
+        });
+        assert_eq!(payloads.fetch(&pointer()).await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_a_failure_that_says_it_may_be_a_missing_object() {
+        let payloads = payloads_answering(|| {
+            MockResponse::Error(GetObjectError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("Access Denied")
+                    .build(),
+            ))
+        });
+        let error = payloads.fetch(&pointer()).await.unwrap_err();
+        assert_eq!(error.operation, "GetObject");
+        assert!(
+            error.detail.starts_with("AccessDenied: Access Denied"),
+            "{error}"
+        );
+        assert!(error.detail.contains("s3:ListBucket"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn other_failures_keep_the_service_code() {
+        let payloads = payloads_answering(|| {
+            MockResponse::Error(GetObjectError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidObjectState")
+                    .message("The operation is not valid for the object's storage class")
+                    .build(),
+            ))
+        });
+        let error = payloads.fetch(&pointer()).await.unwrap_err();
+        assert_eq!(
+            error.detail,
+            "InvalidObjectState: The operation is not valid for the object's storage class"
+        );
     }
 }
