@@ -20,14 +20,17 @@ PARAMETERS = TEMPLATE["Parameters"]
 OUTCOMES = {
     "queued": 200, "quarantined": 200, "invalid_signature": 400,
     "signature_unconfirmed": 503, "secret_not_configured": 503, "secret_unavailable": 503,
-    "queue_unavailable": 503, "deadline": 503, "archive_unavailable": 503, "too_large": 413,
+    "queue_unavailable": 503, "deadline": 503, "archive_unavailable": 503,
+    "claim_check_unavailable": 503, "too_large": 413,
     "method_not_allowed": 405, "bad_request": 400,
 }
 # Which outcomes each of the receiver's metrics counts.
 OUTCOME_METRICS = {
     "InvalidSignatures": {"invalid_signature", "signature_unconfirmed"},
     "SecretUnavailable": {"secret_unavailable", "secret_not_configured"},
-    "StorageUnavailable": {"queue_unavailable", "deadline", "archive_unavailable"},
+    "StorageUnavailable": {
+        "queue_unavailable", "deadline", "archive_unavailable", "claim_check_unavailable",
+    },
     "QuarantinedWebhooks": {"quarantined"},
 }
 

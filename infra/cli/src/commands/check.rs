@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sqs::types::QueueAttributeName;
-use qpr_webhooks::receiver::keys::SECRET_PREFIX;
+use qpr_webhooks::receiver::keys::{is_signing_secret, MIN_SECRET_MATERIAL, SECRET_PREFIX};
 
 use super::visibility::give_back;
 use crate::cli::CheckArgs;
@@ -97,10 +97,10 @@ async fn check_secret(target: &Target, checks: &mut Checklist) -> Option<String>
         }
     };
     checks.pass(format!("secret {id} exists and is readable"));
-    let usable = |value: &str| value.trim().starts_with(SECRET_PREFIX);
+    let usable = |value: &str| is_signing_secret(value);
     if !usable(&current) {
         checks.fail(
-            format!("secret {id} holds no {SECRET_PREFIX} value: the receiver verifies nothing and answers 503"),
+            format!("secret {id} holds no signing secret ({SECRET_PREFIX} and at least {MIN_SECRET_MATERIAL} base64 characters): the receiver verifies nothing and answers 503"),
             "run qpr-webhooks register to register with 3QPR and store its secret",
         );
         return None;
