@@ -471,7 +471,7 @@ async fn check_passes_on_a_healthy_stack_and_names_each_fault() {
     let (code, out) = check(&stack, &[]);
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("✗ secret 3qpr/webhook-secret holds no whsec_ value"),
+        out.contains("✗ secret 3qpr/webhook-secret holds no signing secret"),
         "{out}"
     );
     assert!(out.contains("run qpr-webhooks register"), "{out}");
