@@ -730,6 +730,25 @@ mod payload_bucket {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn the_queue_and_archive_writes_run_at_once_so_latency_is_the_slower_not_the_sum() {
+        let stored = with_bucket(true, QUEUE_LIMIT).await;
+        // Set after start-up, so that loading the queues' limits is not delayed.
+        let write = Duration::from_millis(200);
+        stored.queue.set_delay(write);
+        stored.objects.set_delay(write);
+        let started = Instant::now();
+        let response = post_to(&stored, SCAN.as_bytes()).await;
+        let elapsed = started.elapsed();
+        assert_eq!(response.status(), StatusCode::OK, "{}", response.body());
+        assert_eq!(stored.queue.sent().len(), 1);
+        assert_eq!(stored.objects.stored().len(), 1);
+        // Virtual time (paused clock): both writes waited their 200 ms, so the answer took at
+        // least that; one after the other it would take 400 ms.
+        assert!(elapsed >= write, "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(300), "{elapsed:?}");
+    }
+
     #[tokio::test]
     async fn a_claim_check_object_that_cannot_be_stored_queues_nothing() {
         let stored = with_bucket(false, QUEUE_LIMIT).await;

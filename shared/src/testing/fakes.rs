@@ -153,6 +153,7 @@ pub struct MemoryObjects {
     bucket: String,
     objects: Arc<Mutex<Vec<StoredObject>>>,
     failing: Arc<Mutex<bool>>,
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl MemoryObjects {
@@ -161,7 +162,13 @@ impl MemoryObjects {
             bucket: bucket.to_string(),
             objects: Arc::default(),
             failing: Arc::default(),
+            delay: Arc::default(),
         }
+    }
+
+    /// Every put takes this long before it answers.
+    pub fn set_delay(&self, delay: Duration) {
+        *lock(&self.delay) = delay;
     }
 
     /// Every put fails (as S3 unreachable or throttling would) while set.
@@ -190,6 +197,10 @@ impl ObjectStore for MemoryObjects {
         metadata: &[(&'static str, String)],
     ) -> Result<(), PortError> {
         tokio::task::yield_now().await;
+        let delay = *lock(&self.delay);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         if *lock(&self.failing) {
             return Err(PortError::new(
                 "PutObject",
