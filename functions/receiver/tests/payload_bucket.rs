@@ -175,15 +175,25 @@ async fn with_the_archive_on_each_sample_is_stored_byte_for_byte_with_its_metada
 }
 
 #[tokio::test]
-async fn with_the_archive_off_nothing_is_written() {
+async fn with_the_archive_off_nothing_is_written_and_no_s3_call_is_made() {
     let stack = LocalStack::up();
-    let rie = receiver(&stack, &[("ARCHIVE_ENABLED", "false")]);
-    for (_, body) in SAMPLES {
-        assert_eq!(
-            rie.invoke(&signed_event(&stack, body.as_bytes()))["statusCode"],
-            200
-        );
+    // S3 only, through a proxy that refuses and counts every connection (FaultProxy counts
+    // connections only when it injects a fault): a small webhook must not need S3 at all, so
+    // it is queued (200) and the proxy never sees a connection.
+    let proxy = FaultProxy::to(stack.endpoint());
+    proxy.set(Fault::Refuse);
+    let rie = receiver(
+        &stack,
+        &[
+            ("ARCHIVE_ENABLED", "false"),
+            ("AWS_ENDPOINT_URL_S3", proxy.url()),
+        ],
+    );
+    for (event_type, body) in SAMPLES {
+        let answer = rie.invoke(&signed_event(&stack, body.as_bytes()));
+        assert_eq!(answer["statusCode"], 200, "{event_type}: {answer:#}");
     }
+    assert_eq!(proxy.injected().refused, 0, "S3 was called");
     assert!(keys(&stack, "").await.is_empty());
 }
 
