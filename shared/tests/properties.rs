@@ -221,7 +221,7 @@ struct Seen {
 /// How one record ended: handled as this event, or failed for this reason.
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
-    Handled(Seen),
+    Handled(Box<Seen>),
     Failed(&'static str),
 }
 
@@ -290,7 +290,7 @@ fn run_batch(
 fn outcome_of(record: SqsMessage, bucket: &Bucket) -> Result<Outcome, TestCaseError> {
     let (failed, failures, mut seen) = run_batch(vec![record], bucket);
     match (failed.len(), failures.len(), seen.len()) {
-        (0, 0, 1) => Ok(Outcome::Handled(seen.remove(0))),
+        (0, 0, 1) => Ok(Outcome::Handled(Box::new(seen.remove(0)))),
         (1, 1, 0) => Ok(Outcome::Failed(failures.into_keys().next().unwrap())),
         _ => Err(TestCaseError::fail(format!(
             "one record, yet failed {failed:?}, failures {failures:?}, seen {seen:?}"
@@ -305,13 +305,13 @@ fn expected_inline(message_id: &str, body: &str) -> Outcome {
         return Outcome::Failed("not_an_event");
     };
     match envelope.decode() {
-        Ok(event) => Outcome::Handled(Seen {
+        Ok(event) => Outcome::Handled(Box::new(Seen {
             message_id: message_id.to_string(),
             event_type: envelope.event.to_string(),
             event_id: envelope.id.to_string(),
             created_at: envelope.created_at.as_deref().map(str::to_string),
             event,
-        }),
+        })),
         Err(_) => Outcome::Failed("undocumented_data"),
     }
 }
@@ -844,7 +844,7 @@ proptest! {
         let mut expected_seen = Vec::new();
         for (n, outcome) in expected.into_iter().enumerate() {
             match outcome {
-                Outcome::Handled(event) => expected_seen.push(event),
+                Outcome::Handled(event) => expected_seen.push(*event),
                 Outcome::Failed(reason) => {
                     expected_failed.push(format!("m{n}"));
                     *expected_failures.entry(reason).or_insert(0) += 1;
