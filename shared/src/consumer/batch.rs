@@ -94,8 +94,9 @@ struct Idempotency<I> {
 #[derive(Debug)]
 enum Handled {
     Now(EventKind),
-    /// Already handled (earlier in this batch, or completed in the idempotency store).
-    Duplicate,
+    /// Already handled (earlier in this batch, or completed in the idempotency store): the
+    /// event id, for the log line that says it was skipped.
+    Duplicate(String),
 }
 
 type Outcome = Result<Handled, RecordFailure>;
@@ -220,7 +221,12 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
             let record = &batch.records[index];
             match outcome {
                 Ok(Handled::Now(kind)) => *report.counts.entry(metric_name(kind)).or_default() += 1,
-                Ok(Handled::Duplicate) => {
+                Ok(Handled::Duplicate(event_id)) => {
+                    tracing::info!(
+                        message_id = record.message_id.as_deref().unwrap_or_default(),
+                        event_id,
+                        "duplicate skipped: this event was already processed"
+                    );
                     *report.counts.entry(DUPLICATES_METRIC).or_default() += 1;
                 }
                 Err(failure) => {
@@ -315,7 +321,7 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
         check_attribute(record, ATTR_EVENT_TYPE, &envelope.event)?;
         let event_id = check_attribute(record, ATTR_EVENT_ID, &envelope.id)?;
         match handled.get(event_id) {
-            Some(true) => return Ok(Handled::Duplicate),
+            Some(true) => return Ok(Handled::Duplicate(event_id.to_string())),
             Some(false) => return Err(RecordFailure::DuplicateOfFailed(event_id.to_string())),
             None => {}
         }
@@ -345,7 +351,7 @@ impl<H: EventHandler, P: PayloadSource, I: IdempotencyStore> Consumer<H, P, I> {
             if ran {
                 Handled::Now(kind)
             } else {
-                Handled::Duplicate
+                Handled::Duplicate(event_id.to_string())
             }
         })
     }

@@ -458,12 +458,26 @@ mod idempotency {
         let first = consumer
             .process(&batch(vec![sqs_record("m1", &scan("evt_1"), None)]))
             .await;
+        let (logs, _guard) = crate::testing::CapturedLogs::start();
         let second = consumer
             .process(&batch(vec![sqs_record("m2", &scan("evt_1"), None)]))
             .await;
         assert!(first.failed_ids().is_empty() && second.failed_ids().is_empty());
         assert_eq!(handled(&consumer), ["evt_1"]);
         assert_eq!(second.counts["Duplicates"], 1);
+        // The operator sees the skip in the log, not only in the metric.
+        let skipped: Vec<_> = logs
+            .lines()
+            .into_iter()
+            .filter(|line| {
+                line["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("duplicate skipped"))
+            })
+            .collect();
+        assert_eq!(skipped.len(), 1, "{}", logs.text());
+        assert_eq!(skipped[0]["fields"]["event_id"], "evt_1");
+        assert_eq!(skipped[0]["fields"]["message_id"], "m2");
         assert!(!second.counts.contains_key("Scans"));
         assert!(store.record("scans-consumer#evt_1").unwrap().completed);
     }
