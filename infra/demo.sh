@@ -67,7 +67,7 @@ simulate_pid=
 echo
 echo "== someone changes a byte on the way, and someone sends no signature: both refused"
 secret=$(.venv/bin/python infra/layout.py value "$state" secret.value)
-"$tool" send --url "$url" --secret "$secret" --signing tampered || true
+WEBHOOK_SECRET="$secret" "$tool" send --url "$url" --signing tampered || true
 "$tool" send --url "$url" --signing unsigned || true
 echo
 echo "== qpr-webhooks check --send: the deployment doctor"
@@ -95,7 +95,7 @@ print(client.get_secret_value(SecretId=state["secret"]["id"])["SecretString"])
 PYTHON
 )
 # (The demo reads the registered secret back only to play 3QPR for this one event.)
-"$tool" send --url "$url" --secret "$current" --file "$large" | cut -c1-120
+WEBHOOK_SECRET="$current" "$tool" send --url "$url" --file "$large" | cut -c1-120
 echo
 echo "== what the queues hold before the consumers run (in SQS, looking is a receive: it counts)"
 infra/local-stack.sh messages
