@@ -133,7 +133,7 @@ echo "== replay it with --force: the consumer runs its handler again"
   --batch-size 10 --visibility-timeout 1 --exit-when-idle 3
 echo
 echo "== the functions' log lines (one per request or event; never the secret, signature or body)"
-grep -E 'webhook|event processed|record failed' "$log" | cut -c1-400 |
+grep -E 'webhook|event processed|duplicate skipped|record failed' "$log" | cut -c1-400 |
   sed -E 's/^ *(INFO|WARN) Lambda runtime invoke\{[^}]*\}: / \1 /' || true
 echo
 echo "== the consumers' metrics (CloudWatch Embedded Metric Format, one line per batch)"
