@@ -359,14 +359,11 @@ mod tests {
     )]
 
     use aws_sdk_sqs::config::retry::RetryConfig;
-    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_sqs::error::ErrorMetadata;
     use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
     use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
     use aws_sdk_sqs::operation::start_message_move_task::StartMessageMoveTaskOutput;
-    use aws_smithy_mocks::{
-        create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode,
-    };
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use aws_smithy_types::body::SdkBody;
 
     use super::*;
@@ -376,19 +373,12 @@ mod tests {
 
     /// An SQS client whose answers are `rules`' (no retries, so each call is one answer).
     fn sqs_answering(rules: &[&Rule]) -> aws_sdk_sqs::Client {
-        let interceptor = rules.iter().fold(
-            MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
-            |interceptor, rule| interceptor.with_rule(rule),
-        );
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build();
-        aws_sdk_sqs::Client::from_conf(config)
+        mock_client!(
+            aws_sdk_sqs,
+            RuleMode::MatchAny,
+            rules.iter().copied(),
+            |config| config.retry_config(RetryConfig::disabled())
+        )
     }
 
     fn queue_arns() -> Rule {
