@@ -12,6 +12,7 @@
 pub mod consumer;
 pub mod contract;
 pub mod receiver;
+pub mod settings;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

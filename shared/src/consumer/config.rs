@@ -4,47 +4,32 @@
 
 use std::time::Duration;
 
+use crate::settings::{whole_number, BadNumber};
+
 /// How long a completed event skips its deliveries, in seconds.
 pub const IDEMPOTENCY_TTL_VAR: &str = "IDEMPOTENCY_TTL_SECONDS";
 /// Longer than 3QPR's retries of one delivery.
 pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Ten years: the expiry is computed from the clock, and must stay a time the clock can hold.
 const MAX_IDEMPOTENCY_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
-
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ConsumerConfigError {
-    #[error("{var}={value:?} is not a whole number of seconds from 1 to {max}")]
-    BadSeconds {
-        var: &'static str,
-        value: String,
-        max: u64,
-    },
-}
+const IDEMPOTENCY_TTL_EXPECTED: &str = "of seconds from 1 to 315360000 (ten years)";
 
 /// `IDEMPOTENCY_TTL_SECONDS` read through `var`: [`DEFAULT_IDEMPOTENCY_TTL`] when unset.
-pub fn idempotency_ttl(
-    var: impl Fn(&str) -> Option<String>,
-) -> Result<Duration, ConsumerConfigError> {
-    let Some(value) = var(IDEMPOTENCY_TTL_VAR) else {
-        return Ok(DEFAULT_IDEMPOTENCY_TTL);
-    };
-    match value.trim().parse::<u64>() {
-        Ok(seconds) if (1..=MAX_IDEMPOTENCY_TTL_SECONDS).contains(&seconds) => {
-            Ok(Duration::from_secs(seconds))
-        }
-        _ => Err(ConsumerConfigError::BadSeconds {
-            var: IDEMPOTENCY_TTL_VAR,
-            value,
-            max: MAX_IDEMPOTENCY_TTL_SECONDS,
-        }),
-    }
+pub fn idempotency_ttl(var: impl Fn(&str) -> Option<String>) -> Result<Duration, BadNumber> {
+    Ok(whole_number(
+        var,
+        IDEMPOTENCY_TTL_VAR,
+        IDEMPOTENCY_TTL_EXPECTED,
+        1..=MAX_IDEMPOTENCY_TTL_SECONDS,
+    )?
+    .map_or(DEFAULT_IDEMPOTENCY_TTL, Duration::from_secs))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ttl_from(value: Option<&str>) -> Result<Duration, ConsumerConfigError> {
+    fn ttl_from(value: Option<&str>) -> Result<Duration, BadNumber> {
         idempotency_ttl(|name| {
             assert_eq!(name, IDEMPOTENCY_TTL_VAR);
             value.map(str::to_string)
@@ -76,10 +61,10 @@ mod tests {
             let error = ttl_from(Some(bad)).unwrap_err();
             assert_eq!(
                 error,
-                ConsumerConfigError::BadSeconds {
+                BadNumber {
                     var: IDEMPOTENCY_TTL_VAR,
                     value: bad.to_string(),
-                    max: MAX_IDEMPOTENCY_TTL_SECONDS,
+                    expected: IDEMPOTENCY_TTL_EXPECTED,
                 }
             );
             let message = error.to_string();

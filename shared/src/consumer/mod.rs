@@ -13,9 +13,7 @@ pub use batch::{
     Consumer, Delivered, EventHandler, DEADLINE_MARGIN, DEFAULT_RECORD_CONCURRENCY,
     RECORD_CONCURRENCY_VAR,
 };
-pub use config::{
-    idempotency_ttl, ConsumerConfigError, DEFAULT_IDEMPOTENCY_TTL, IDEMPOTENCY_TTL_VAR,
-};
+pub use config::{idempotency_ttl, DEFAULT_IDEMPOTENCY_TTL, IDEMPOTENCY_TTL_VAR};
 pub use failure::{HandlerError, RecordFailure, UnsupportedEvent};
 pub use metrics::{
     metric_name, BatchReport, DEFAULT_METRICS_NAMESPACE, DUPLICATES_METRIC, FAILED_RECORDS_METRIC,

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::receiver::routing::{Routes, RoutesError};
+use crate::settings::{whole_number, BadNumber};
 
 pub const SECRET_ID_VAR: &str = "WEBHOOK_SECRET_ID";
 pub const ROUTES_VAR: &str = "EVENT_ROUTES";
@@ -40,12 +41,8 @@ pub enum ConfigError {
     Routes(#[from] RoutesError),
     #[error("{var} is set but empty: unset it (it only points the SDK at a local emulator)")]
     EmptyEndpoint { var: &'static str },
-    #[error("{var}={value:?} is not a whole number {expected}")]
-    BadNumber {
-        var: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    #[error(transparent)]
+    BadNumber(#[from] BadNumber),
     #[error("{var}={value:?} is neither true nor false")]
     BadFlag { var: &'static str, value: String },
     #[error("{ARCHIVE_VAR}=true needs {PAYLOAD_BUCKET_VAR}: the archive is kept in that bucket")]
@@ -93,16 +90,7 @@ impl ReceiverConfig {
             hint: r#"set it to a JSON object of event type to SQS queue URL, e.g. {"scan.*":"https://sqs...","*":"https://sqs..."}"#,
         })?;
         let number = |name: &'static str, expected: &'static str, min: u64, max: u64| {
-            var(name)
-                .map(|value| match value.trim().parse::<u64>() {
-                    Ok(n) if (min..=max).contains(&n) => Ok(n),
-                    _ => Err(ConfigError::BadNumber {
-                        var: name,
-                        value,
-                        expected,
-                    }),
-                })
-                .transpose()
+            whole_number(&var, name, expected, min..=max)
         };
         let aws_timeout = number(
             AWS_TIMEOUT_VAR,
