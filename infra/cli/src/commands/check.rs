@@ -6,7 +6,7 @@ use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use qpr_webhooks::receiver::keys::{is_signing_secret, MIN_SECRET_MATERIAL, SECRET_PREFIX};
 
-use super::visibility::give_back;
+use super::visibility::Held;
 use crate::cli::CheckArgs;
 use crate::sender::{post, Sender, Signing};
 use crate::target::{QueueTarget, Target};
@@ -376,7 +376,7 @@ struct Search {
 /// the others are held out of sight while the search goes on (each is received at most once
 /// per check) and all given back (visibility 0) at the end.
 async fn find_and_delete(sqs: &aws_sdk_sqs::Client, url: &str, event_id: &str) -> Search {
-    let mut others: Vec<String> = Vec::new();
+    let mut others = Held::new(SEARCH_HOLD_SECONDS);
     let mut found = None;
     let mut receive_error = None;
     let deadline = tokio::time::Instant::now() + SEARCH_TIME;
@@ -419,14 +419,15 @@ async fn find_and_delete(sqs: &aws_sdk_sqs::Client, url: &str, event_id: &str) -
                     .map_err(|error| qpr_webhooks_aws::sdk::describe(&error));
                 found = Some(found.take().unwrap_or(Ok(())).and(deleted));
             } else {
-                others.push(receipt_handle);
+                others.hold(&message);
             }
         }
     }
-    let not_given_back = give_back(sqs, url, &others).await.err();
+    let looked_at = others.len();
+    let not_given_back = others.give_back(sqs, url).await.err();
     Search {
         found,
-        others: others.len(),
+        others: looked_at,
         receive_error,
         not_given_back,
     }

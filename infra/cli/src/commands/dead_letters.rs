@@ -1,6 +1,5 @@
 //! `redrive` and `dlq`: a deployment's dead-letter queues, moved back or looked at.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_sqs::config::http::HttpResponse;
@@ -9,7 +8,7 @@ use aws_sdk_sqs::operation::start_message_move_task::StartMessageMoveTaskError;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 
 use super::tail::Receives;
-use super::visibility::{give_back, set_visibility};
+use super::visibility::Held;
 use crate::cli::QueueArgs;
 use crate::target::{QueueTarget, Target};
 use crate::Exit;
@@ -285,13 +284,11 @@ struct Listing {
 /// nothing more, then all made visible again at once.
 async fn every_message(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Listing, String> {
     let mut messages: Vec<Message> = Vec::new();
-    let mut position_of_id: HashMap<String, usize> = HashMap::new();
+    let mut held = Held::new(LISTING_HOLD_SECONDS);
     let mut held_since = tokio::time::Instant::now();
     let receiving: Result<(), String> = loop {
         if !messages.is_empty() && held_since.elapsed() >= EXTEND_HOLD_AFTER {
-            if let Err(error) =
-                set_visibility(sqs, url, &receipt_handles(&messages), LISTING_HOLD_SECONDS).await
-            {
+            if let Err(error) = held.extend(sqs, url).await {
                 break Err(format!(
                     "the listing could not keep the messages out of sight: {error}"
                 ));
@@ -315,39 +312,23 @@ async fn every_message(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Listing, 
         };
         let mut new = 0;
         for message in received {
-            let Some(id) = message.message_id.clone() else {
-                continue;
-            };
-            match position_of_id.get(&id) {
-                // Received again (its hold ran out): keep the first receive's counts, but
-                // only the newest receipt handle can give it back.
-                Some(&position) => {
-                    messages[position].receipt_handle = message.receipt_handle;
-                }
-                None => {
-                    position_of_id.insert(id, messages.len());
-                    messages.push(message);
-                    new += 1;
-                }
+            // Received again (its hold ran out): the first receive's counts are kept; `held`
+            // keeps the newest receipt handle, the only one that can give it back.
+            if held.hold(&message) {
+                messages.push(message);
+                new += 1;
             }
         }
         if new == 0 {
             break Ok(());
         }
     };
-    let not_given_back = give_back(sqs, url, &receipt_handles(&messages)).await.err();
+    let not_given_back = held.give_back(sqs, url).await.err();
     receiving?;
     Ok(Listing {
         messages,
         not_given_back,
     })
-}
-
-fn receipt_handles(messages: &[Message]) -> Vec<String> {
-    messages
-        .iter()
-        .filter_map(|message| message.receipt_handle.clone())
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! `tail`: follow a queue or dead-letter queue, one line per message as it arrives.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
-use super::visibility::give_back;
+use super::visibility::Held;
 use crate::cli::TailArgs;
 use crate::target::Target;
 use crate::Exit;
@@ -99,7 +99,7 @@ pub async fn run(args: TailArgs) -> Exit {
         let messages = match received {
             Ok(output) => output.messages.unwrap_or_default(),
             Err(error) => {
-                held.give_back(&sqs, &url).await;
+                give_back(&mut held, &sqs, &url).await;
                 return super::unreachable(qpr_webhooks_aws::sdk::describe(&error));
             }
         };
@@ -109,9 +109,7 @@ pub async fn run(args: TailArgs) -> Exit {
             let Some(id) = message.message_id.clone() else {
                 continue;
             };
-            if let Some(handle) = message.receipt_handle.clone() {
-                held.hold(id.clone(), handle);
-            }
+            held.hold(&message);
             if !seen.insert(id) {
                 continue;
             }
@@ -124,58 +122,20 @@ pub async fn run(args: TailArgs) -> Exit {
             .exit_when_idle
             .is_some_and(|idle| idle_since.elapsed() >= Duration::from_secs(idle))
         {
-            held.give_back(&sqs, &url).await;
+            give_back(&mut held, &sqs, &url).await;
             return Exit::Done;
         }
     }
 }
 
-/// The messages tail received in the last hold period, still out of sight: given back when
-/// it stops, so that the consumer need not wait for the hold to run out.
-struct Held {
-    hold_seconds: i32,
-    /// The newest receipt handle of each message id, and when it was received.
-    handles: HashMap<String, (String, tokio::time::Instant)>,
-}
-
-impl Held {
-    fn new(hold_seconds: i32) -> Self {
-        Self {
-            hold_seconds,
-            handles: HashMap::new(),
-        }
-    }
-
-    fn hold_period(&self) -> Duration {
-        Duration::from_secs(u64::try_from(self.hold_seconds).unwrap_or(0))
-    }
-
-    /// Forgets the messages whose hold ran out: they are visible again.
-    fn forget_expired(&mut self) {
-        let period = self.hold_period();
-        self.handles
-            .retain(|_, (_, received)| received.elapsed() < period);
-    }
-
-    fn hold(&mut self, id: String, receipt_handle: String) {
-        self.handles
-            .insert(id, (receipt_handle, tokio::time::Instant::now()));
-    }
-
-    async fn give_back(&mut self, sqs: &aws_sdk_sqs::Client, url: &str) {
-        let period = self.hold_period();
-        let still_held: Vec<String> = self
-            .handles
-            .drain()
-            .filter(|(_, (_, received))| received.elapsed() < period)
-            .map(|(_, (handle, _))| handle)
-            .collect();
-        if let Err(problem) = give_back(sqs, url, &still_held).await {
-            eprintln!(
-                "qpr-webhooks: {problem}; those messages become visible again by themselves within {} s",
-                self.hold_seconds
-            );
-        }
+/// Makes what tail still holds visible again when it stops, so that the consumer need not
+/// wait for the hold to run out.
+async fn give_back(held: &mut Held, sqs: &aws_sdk_sqs::Client, url: &str) {
+    if let Err(problem) = held.give_back(sqs, url).await {
+        eprintln!(
+            "qpr-webhooks: {problem}; those messages become visible again by themselves within {} s",
+            held.hold_seconds()
+        );
     }
 }
 
