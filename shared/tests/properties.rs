@@ -30,7 +30,7 @@ use qpr_webhooks::contract::signature::{Signature, SigningKey};
 use qpr_webhooks::receiver::config::ReceiverConfig;
 use qpr_webhooks::receiver::handler::{Inbound, Receiver};
 use qpr_webhooks::receiver::ports::PortError;
-use qpr_webhooks::testing::{sqs_record, MemoryQueue, MemorySecrets};
+use qpr_webhooks::testing::{sqs_attribute, sqs_record, MemoryQueue, MemorySecrets};
 use tokio::time::{Duration, Instant};
 
 const SECRET: &str = "whsec_PropertyTestSecret0123456789";
@@ -316,13 +316,6 @@ fn expected_inline(message_id: &str, body: &str) -> Outcome {
     }
 }
 
-fn string_attribute(value: &str, data_type: &str) -> SqsMessageAttribute {
-    let mut attribute = SqsMessageAttribute::default();
-    attribute.string_value = Some(value.to_string());
-    attribute.data_type = Some(data_type.to_string());
-    attribute
-}
-
 /// `data` that decodes as the documented `scan.created`.
 fn scan_data() -> impl Strategy<Value = serde_json::Value> {
     (
@@ -588,19 +581,19 @@ fn pointer_record(
     let size = payload.len().to_string();
     match &case.size {
         SizeAttribute::Correct => {
-            let attribute = string_attribute(&size, "Number");
+            let attribute = sqs_attribute(&size, "Number");
             record
                 .message_attributes
                 .insert(ATTR_EXTENDED_PAYLOAD_SIZE.into(), attribute);
         }
         SizeAttribute::Legacy => {
-            let attribute = string_attribute(&size, "Number");
+            let attribute = sqs_attribute(&size, "Number");
             record
                 .message_attributes
                 .insert(ATTR_LEGACY_PAYLOAD_SIZE.into(), attribute);
         }
         SizeAttribute::Wrong(value) => {
-            let attribute = string_attribute(value, "Number");
+            let attribute = sqs_attribute(value, "Number");
             record
                 .message_attributes
                 .insert(ATTR_EXTENDED_PAYLOAD_SIZE.into(), attribute);
@@ -694,7 +687,7 @@ impl AttributeValue {
         };
         record
             .message_attributes
-            .insert(name.into(), string_attribute(&value, "String"));
+            .insert(name.into(), sqs_attribute(&value, "String"));
     }
 }
 
@@ -893,7 +886,7 @@ proptest! {
             record.body = Some(pointer.to_body());
             record.message_attributes.insert(
                 ATTR_EXTENDED_PAYLOAD_SIZE.into(),
-                string_attribute(&body.len().to_string(), "Number"),
+                sqs_attribute(&body.len().to_string(), "Number"),
             );
         }
         let outcome = outcome_of(record, &Bucket(Arc::new(objects)))?;

@@ -15,4 +15,4 @@ pub use fakes::{
     MemorySecrets, SentMessage, StoredObject,
 };
 pub use logs::CapturedLogs;
-pub use sqs::{sqs_event, sqs_record};
+pub use sqs::{sqs_attribute, sqs_event, sqs_record};

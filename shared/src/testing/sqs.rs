@@ -5,15 +5,17 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use crate::contract::envelope::Envelope;
 use crate::contract::message::{ATTR_EVENT_ID, ATTR_EVENT_TYPE, ATTR_RECEIVED_AT, ATTR_REQUEST_ID};
 
+/// A message attribute with a string value, of SQS data type `data_type` (`String`, `Number`).
+pub fn sqs_attribute(value: &str, data_type: &str) -> SqsMessageAttribute {
+    let mut attribute = SqsMessageAttribute::default();
+    attribute.string_value = Some(value.to_string());
+    attribute.data_type = Some(data_type.to_string());
+    attribute
+}
+
 /// An SQS record as Lambda's event source hands it over, carrying the attributes the receiver
 /// sets (taken from the body when it is an envelope).
 pub fn sqs_record(message_id: &str, body: &str, message_group: Option<&str>) -> SqsMessage {
-    let string_attribute = |value: &str| {
-        let mut attribute = SqsMessageAttribute::default();
-        attribute.string_value = Some(value.to_string());
-        attribute.data_type = Some("String".to_string());
-        attribute
-    };
     let mut record = SqsMessage::default();
     record.message_id = Some(message_id.to_string());
     record.receipt_handle = Some(format!("receipt-{message_id}"));
@@ -28,7 +30,7 @@ pub fn sqs_record(message_id: &str, body: &str, message_group: Option<&str>) -> 
         ] {
             record
                 .message_attributes
-                .insert(name.to_string(), string_attribute(value));
+                .insert(name.to_string(), sqs_attribute(value, "String"));
         }
     }
     if let Some(group) = message_group {
